@@ -1,0 +1,116 @@
+import { AcmeError, ErrorCodes } from '../errors.js'
+import type { LockHandle } from './contract.js'
+
+export const DEFAULT_LOCK_TTL_MS = 30_000
+
+/** What an adapter provides for one held lock; `createLockHandle` does the rest. */
+export interface LeaseBackend {
+  /** Extends the lease if this token still owns it. true: extended; false: gone or taken over. Throws on a transient error. */
+  renew (): Promise<boolean>
+  /** Frees the lock if this token still owns it; otherwise does nothing. */
+  release (): Promise<void>
+}
+
+export interface LockHandleInit {
+  name: string
+  token: string
+  fence: number
+  ttlMs: number
+  backend: LeaseBackend
+}
+
+/**
+ * Wraps an acquired lease in a LockHandle that renews itself every ttlMs/3.
+ *
+ * Why `lost` fires on a local deadline too: if renewals fail (backend down) or the event loop
+ * stalls, another instance may take the lock over once ttlMs has passed since our last good
+ * renewal. From then on we cannot know we still hold it, so we must assume we do not. A renewal
+ * that comes back `false` proves the loss directly.
+ */
+export function createLockHandle (init: LockHandleInit): LockHandle {
+  const { backend, ttlMs } = init
+  const controller = new AbortController()
+  let lastRenewed = Date.now()
+  let released = false
+  let renewing: Promise<void> | undefined
+
+  const lose = (why: string) => {
+    if (controller.signal.aborted) return
+    clearInterval(timer)
+    controller.abort(new AcmeError(ErrorCodes.LOCK_LOST, `lock "${init.name}" lost: ${why}`))
+  }
+
+  const renewOnce = async (): Promise<void> => {
+    const started = Date.now()
+    if (started - lastRenewed >= ttlMs) return lose(`no renewal for ${started - lastRenewed} ms (ttl ${ttlMs} ms)`)
+    let ok: boolean
+    try {
+      ok = await backend.renew()
+    } catch (err) {
+      if (Date.now() - lastRenewed >= ttlMs) lose(`renewals failing for ${ttlMs} ms: ${(err as Error).message}`)
+      return
+    }
+    if (!ok) return lose('taken over or expired')
+    // a renewal that took long only extends the lease from when it started
+    lastRenewed = started
+  }
+
+  const tick = () => {
+    if (released || controller.signal.aborted || renewing) return
+    renewing = renewOnce().finally(() => { renewing = undefined })
+  }
+  const timer = setInterval(tick, Math.max(10, Math.floor(ttlMs / 3)))
+  timer.unref()
+
+  return {
+    name: init.name,
+    token: init.token,
+    fence: init.fence,
+    lost: controller.signal,
+    async renew () {
+      if (!controller.signal.aborted && !released) await (renewing ?? renewOnce())
+      if (controller.signal.aborted) throw controller.signal.reason
+      if (released) throw new AcmeError(ErrorCodes.LOCK_LOST, `lock "${init.name}" was released`)
+    },
+    async release () {
+      if (released) return
+      released = true
+      clearInterval(timer)
+      await renewing
+      if (!controller.signal.aborted) await backend.release()
+      if (!controller.signal.aborted) controller.abort(new AcmeError(ErrorCodes.LOCK_LOST, `lock "${init.name}" was released`))
+    },
+  }
+}
+
+/**
+ * Calls `tryAcquire` until it returns a handle: immediately, then every `pollMs` (with jitter
+ * so contenders spread out), or sooner when `wake` fires. Rejects with ERR_ACME_ABORTED when
+ * `signal` aborts; a handle acquired after the abort is released again.
+ */
+export async function pollForLock (
+  name: string,
+  tryAcquire: () => Promise<LockHandle | null>,
+  opts: { signal?: AbortSignal, pollMs?: number, wake?: (cb: () => void) => () => void } = {},
+): Promise<LockHandle> {
+  const pollMs = opts.pollMs ?? 250
+  const { signal } = opts
+  for (;;) {
+    if (signal?.aborted) throw abortedError(name, signal)
+    const handle = await tryAcquire()
+    if (handle) {
+      if (signal?.aborted) { await handle.release(); throw abortedError(name, signal) }
+      return handle
+    }
+    await new Promise<void>((resolve) => {
+      const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', done); unsubscribe?.(); resolve() }
+      const timer = setTimeout(done, pollMs * (0.5 + Math.random()))
+      signal?.addEventListener('abort', done)
+      const unsubscribe = opts.wake?.(done)
+    })
+  }
+}
+
+function abortedError (name: string, signal: AbortSignal): AcmeError {
+  return new AcmeError(ErrorCodes.ABORTED, `waiting for lock "${name}" was aborted`, { cause: signal.reason })
+}
