@@ -19,6 +19,7 @@ export default async function setup (project: TestProject) {
       directoryUrl: pebble.directoryUrl,
       managementUrl: pebble.managementUrl,
       caBundle: pebble.caBundle,
+      tls: { cert: pebble.tls.cert, key: pebble.tls.key },
       httpPort: pebble.httpPort,
       tlsPort: pebble.tlsPort,
     },

@@ -55,7 +55,7 @@ export async function startService (command: string, args: string[], opts: Start
   child.stderr!.on('data', (chunk: Buffer) => { out += chunk.toString() })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   let alive = true
-  void exited.then(() => { alive = false })
+  child.on('exit', () => { alive = false })
 
   const service: Service = {
     get pid () { return pid },
@@ -75,7 +75,8 @@ export async function startService (command: string, args: string[], opts: Start
 
   await Promise.race([gotPid, exited])
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000)
-  while (alive) {
+  for (;;) {
+    if (!alive) break
     if (await opts.ready().catch(() => false)) return service
     if (Date.now() > deadline) break
     await sleep(20)

@@ -8,6 +8,8 @@ export interface HarnessServices {
     managementUrl: string
     /** trust for Pebble's HTTPS listener */
     caBundle: string
+    /** Pebble's own HTTPS identity, signed by caBundle: reuse it for an ACME proxy in front */
+    tls: { cert: string, key: string }
     /** port Pebble's VA uses for HTTP-01: listen on it at a uniqueLoopbackAddress() */
     httpPort: number
     /** port Pebble's VA uses for TLS-ALPN-01 */

@@ -91,7 +91,7 @@ export function createLockHandle (init: LockHandleInit): LockHandle {
 export async function pollForLock (
   name: string,
   tryAcquire: () => Promise<LockHandle | null>,
-  opts: { signal?: AbortSignal, pollMs?: number, wake?: (cb: () => void) => () => void } = {},
+  opts: { signal?: AbortSignal, pollMs?: number, wake?: (cb: () => void) => () => void } = {}
 ): Promise<LockHandle> {
   const pollMs = opts.pollMs ?? 250
   const { signal } = opts
