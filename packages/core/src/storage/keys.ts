@@ -21,6 +21,22 @@ export function keySegment (value: string): string {
   return out
 }
 
+/** The inverse of keySegment. */
+export function decodeKeySegment (segment: string): string {
+  if (segment === '~') return ''
+  const bytes: number[] = []
+  for (let i = 0; i < segment.length; i++) {
+    const hex = segment.slice(i + 1, i + 3)
+    if (segment[i] === '~' && /^[0-9a-f]{2}$/.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16))
+      i += 2
+    } else {
+      bytes.push(segment.charCodeAt(i))
+    }
+  }
+  return Buffer.from(bytes).toString('utf8')
+}
+
 /** Throws ERR_ACME_STORAGE_KEY unless `key` follows the storage contract's key rules. */
 export function assertStorageKey (key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length > 1024 || !KEY.test(key) || key.split('/').some((s) => s === '.' || s === '..')) {

@@ -1,0 +1,147 @@
+import type { CertificateBundle, IssueRequest, IssuedCertificate, Issuer, RenewalInfo } from '../certificate.js'
+import type { ChallengeSolver, ChallengeType } from '../challenges/solver.js'
+import { isAcmeError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { Storage } from '../storage/contract.js'
+import { issuerKeyOf } from '../storage/keys.js'
+import { clientFor, loadOrCreateAccount, replaceAccount, rolloverAccountKey, type AccountContext, type EabCredentials, type StoredAccount } from './account.js'
+import { parseRenewalInfo } from './ari.js'
+import { DEFAULT_RETRY, problemError, withRetries, type RetryPolicy } from './client.js'
+import { placeOrder, type PollOptions } from './order.js'
+import { DEFAULT_ORDER_RATE_LIMIT, SlidingWindowLimiter, type OrderRateLimit } from './rate-limit.js'
+import { Transport } from './transport.js'
+
+/** One ACME CA. */
+export interface AcmeIssuerOptions {
+  /** the CA's directory URL (shortcuts are resolved by the manager) */
+  directoryUrl: string
+  /** account contact; one account per CA and email */
+  email?: string
+  /** required when the CA publishes terms of service */
+  termsOfServiceAgreed?: boolean
+  /** External Account Binding, for CAs that require it */
+  eab?: EabCredentials
+  /** extra trust for the CA's HTTPS endpoint (PEM), per manager: never process-global */
+  caBundle?: string | string[]
+  /** certificate profile to request (RFC draft "profiles"), when the CA advertises it in meta.profiles */
+  profile?: string
+  /** issuer common name of the chain to prefer when the CA offers alternates */
+  preferredChain?: string
+  /** client-side limit on new orders per account (default: 300 per 3 h, Let's Encrypt's own) */
+  orderRateLimit?: OrderRateLimit
+  retry?: RetryPolicy
+  poll?: PollOptions
+}
+
+export interface AcmeIssuerDeps {
+  storage: Storage
+  /** the enabled challenge solvers (the manager owns them) */
+  solvers: ChallengeSolver[]
+  logger: Logger
+  /** challenge types that failed lately for a name, tried last */
+  demoted?: (names: string[]) => ChallengeType[]
+}
+
+/** An Issuer backed by an RFC 8555 CA, through acme-client with our own transport and orchestration. */
+export class AcmeIssuer implements Issuer {
+  readonly key: string
+  readonly directoryUrl: string
+  private readonly transport: Transport
+  private readonly limiter: SlidingWindowLimiter
+  private directoryCache?: { value: Record<string, any>, at: number }
+  private readonly ctx: AccountContext
+
+  constructor (readonly options: AcmeIssuerOptions, private readonly deps: AcmeIssuerDeps) {
+    this.directoryUrl = options.directoryUrl
+    this.key = issuerKeyOf(options.directoryUrl)
+    this.transport = new Transport({ caBundle: options.caBundle, logger: deps.logger })
+    this.limiter = new SlidingWindowLimiter(options.orderRateLimit ?? DEFAULT_ORDER_RATE_LIMIT)
+    this.ctx = {
+      storage: deps.storage,
+      issuerKey: this.key,
+      directoryUrl: options.directoryUrl,
+      email: options.email?.toLowerCase(),
+      termsOfServiceAgreed: options.termsOfServiceAgreed,
+      eab: options.eab,
+      transport: this.transport,
+      logger: deps.logger,
+      directory: () => this.directory(),
+      cachedDirectory: () => this.directoryCache?.value,
+    }
+  }
+
+  /** The CA's directory, fetched once and cached for 24 h. */
+  async directory (signal?: AbortSignal): Promise<Record<string, any>> {
+    if (this.directoryCache && Date.now() - this.directoryCache.at < 86_400_000) return this.directoryCache.value
+    const res = await withRetries(this.options.retry ?? DEFAULT_RETRY, this.transport, signal, this.deps.logger, `GET ${this.directoryUrl}`, async () => {
+      const r = await this.transport.request(this.directoryUrl, 'GET', undefined, signal)
+      if (r.status !== 200 || typeof r.data !== 'object' || r.data === null || typeof r.data.newOrder !== 'string') throw problemError(r, 'GET', this.directoryUrl)
+      return r
+    })
+    this.directoryCache = { value: res.data, at: Date.now() }
+    return res.data
+  }
+
+  account (signal?: AbortSignal): Promise<StoredAccount> {
+    return loadOrCreateAccount({ ...this.ctx, signal })
+  }
+
+  async issue (request: IssueRequest): Promise<IssuedCertificate> {
+    const { signal } = request
+    const directory = await this.directory(signal)
+    const profile = this.options.profile && directory.meta?.profiles?.[this.options.profile] !== undefined ? this.options.profile : undefined
+    if (this.options.profile && !profile) this.deps.logger.warn({ profile: this.options.profile }, 'the CA does not offer this profile; ordering without one')
+    let account = await this.account(signal)
+    for (let attempt = 1; ; attempt++) {
+      await this.limiter.take(signal)
+      try {
+        const result = await placeOrder({
+          client: clientFor(this.ctx, account.accountKey, account.accountUrl, signal),
+          names: request.names,
+          csr: request.csr,
+          solvers: this.deps.solvers,
+          demote: this.deps.demoted?.(request.names),
+          replaces: request.replaces,
+          profile,
+          preferredChain: this.options.preferredChain,
+          poll: this.options.poll,
+          signal,
+          logger: this.deps.logger,
+        })
+        return { certificate: result.certificate }
+      } catch (err) {
+        if (attempt === 1 && isAcmeError(err) && err.problemType?.endsWith(':accountDoesNotExist')) {
+          account = await replaceAccount({ ...this.ctx, signal }, account)
+          continue
+        }
+        throw err
+      }
+    }
+  }
+
+  async renewalInfo (bundle: CertificateBundle, signal?: AbortSignal): Promise<RenewalInfo | null> {
+    const base = (await this.directory(signal)).renewalInfo
+    if (typeof base !== 'string' || !bundle.certId) return null
+    const url = `${base.replace(/\/$/, '')}/${bundle.certId}`
+    const res = await withRetries(this.options.retry ?? DEFAULT_RETRY, this.transport, signal, this.deps.logger, `GET ${url}`, async () => {
+      const r = await this.transport.request(url, 'GET', undefined, signal)
+      if (r.status !== 200) throw problemError(r, 'GET', url)
+      return r
+    })
+    return parseRenewalInfo(res.data, res.headers['retry-after'])
+  }
+
+  async revoke (bundle: CertificateBundle, reason = 0): Promise<void> {
+    const account = await this.account()
+    await clientFor(this.ctx, account.accountKey, account.accountUrl).revokeCertificate(bundle.certificate, { reason })
+  }
+
+  /** Rolls the account key over at the CA and in storage (RFC 8555 §7.3.5). */
+  async rolloverAccountKey (): Promise<StoredAccount> {
+    return rolloverAccountKey(this.ctx, await this.account())
+  }
+
+  async close (): Promise<void> {
+    this.transport.close()
+  }
+}

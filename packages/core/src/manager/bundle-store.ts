@@ -1,0 +1,77 @@
+import { type CertificateBundle, verifyBundle } from '../certificate.js'
+import { AcmeError, ErrorCodes } from '../errors.js'
+import { parseRenewalState, type RenewalState } from '../renewal/index.js'
+import type { Storage } from '../storage/contract.js'
+import { StorageKeys, decodeKeySegment } from '../storage/keys.js'
+
+/** Reads and writes certificate bundles and their failure state; every read is verified. */
+export class BundleStore {
+  constructor (private readonly storage: Storage) {}
+
+  /**
+   * The stored bundle for `primary`, or null. Throws ERR_ACME_STORAGE_CORRUPT when the bytes are
+   * unreadable or the key does not match the certificate, so that nothing broken is served.
+   */
+  async read (primary: string): Promise<CertificateBundle | null> {
+    const bytes = await this.storage.get(StorageKeys.certificateBundle(primary))
+    if (!bytes) return null
+    let bundle: CertificateBundle
+    try {
+      bundle = JSON.parse(Buffer.from(bytes).toString('utf8')) as CertificateBundle
+    } catch (cause) {
+      throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `the stored certificate for ${primary} is not valid JSON`, { cause })
+    }
+    if (bundle?.version !== 1 || !Array.isArray(bundle.names) || typeof bundle.certificate !== 'string' || typeof bundle.privateKey !== 'string') {
+      throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `the stored certificate for ${primary} is not a certificate bundle`)
+    }
+    verifyBundle(bundle)
+    return bundle
+  }
+
+  async write (bundle: CertificateBundle): Promise<void> {
+    await this.storage.put(StorageKeys.certificateBundle(bundle.names[0]!), JSON.stringify(bundle))
+  }
+
+  async readState (primary: string): Promise<RenewalState | null> {
+    const bytes = await this.storage.get(StorageKeys.certificateState(primary))
+    if (!bytes) return null
+    try {
+      return parseRenewalState(bytes)
+    } catch {
+      return null // a broken failure record only loses backoff history; never block renewals on it
+    }
+  }
+
+  async writeState (primary: string, state: RenewalState | null): Promise<void> {
+    const key = StorageKeys.certificateState(primary)
+    if (state) await this.storage.put(key, JSON.stringify(state))
+    else await this.storage.delete(key)
+  }
+
+  async delete (primary: string): Promise<void> {
+    await this.storage.delete(StorageKeys.certificateDir(primary))
+  }
+
+  /** Primary names of every certificate in storage (from their directory keys). */
+  async listPrimaries (): Promise<string[]> {
+    const dirs = await this.storage.list(StorageKeys.certificatesPrefix)
+    return dirs.map((key) => decodeKeySegment(key.slice(StorageKeys.certificatesPrefix.length + 1)))
+  }
+
+  /**
+   * The write/read/delete check run before every order (CertMagic does the same): a storage
+   * that cannot keep a certificate must not cause an order, or the CA's rate limits burn.
+   */
+  async check (): Promise<void> {
+    const key = StorageKeys.healthCheck(`${process.pid}-${Math.random().toString(36).slice(2)}`)
+    const value = `check ${Date.now()}`
+    try {
+      await this.storage.put(key, value)
+      const read = await this.storage.get(key)
+      if (!read || Buffer.from(read).toString('utf8') !== value) throw new Error('read back a different value')
+      await this.storage.delete(key)
+    } catch (cause) {
+      throw new AcmeError(ErrorCodes.STORAGE, `storage check failed, so no order is placed: ${(cause as Error).message}`, { cause, retryable: true })
+    }
+  }
+}

@@ -1,0 +1,174 @@
+import { AcmeIssuer } from '../acme/issuer.js'
+import { certIdOf } from '../acme/ari.js'
+import { stagingDirectoryOf } from '../acme/directory.js'
+import { type CertificateBundle, type Issuer, type KeyType, readLeaf } from '../certificate.js'
+import { AcmeError, ErrorCodes, isAcmeError } from '../errors.js'
+import { createCsr, generatePrivateKey } from '../keys.js'
+import type { Logger } from '../logger.js'
+import { attemptAllowed, recordFailure, renewalDue, type RenewalOptions, type RenewalState } from '../renewal/index.js'
+import type { Storage } from '../storage/contract.js'
+import { LockNames } from '../storage/keys.js'
+import type { BundleStore } from './bundle-store.js'
+
+/** What an issuance needs from the manager. */
+export interface IssuanceContext {
+  storage: Storage
+  store: BundleStore
+  issuers: Issuer[]
+  keyType: KeyType
+  reuseKey: boolean
+  lockTtlMs: number
+  renewal: RenewalOptions & { stagingFallback: boolean }
+  logger: Logger
+  /** a staging twin of an ACME issuer, built on first use */
+  stagingOf: (issuer: AcmeIssuer) => AcmeIssuer | undefined
+  /** called once the lock is held, storage re-checked and an order is really going to start */
+  onObtaining: (names: string[], issuer: string, renewal: boolean) => void
+}
+
+export interface IssuanceRequest {
+  names: string[]
+  /** the bundle served now, if any */
+  current?: CertificateBundle
+  /** order even if storage holds a certificate that is not due */
+  force?: boolean
+  signal?: AbortSignal
+}
+
+export type IssuanceResult =
+  | { kind: 'ordered', bundle: CertificateBundle, previous?: CertificateBundle, durationMs: number }
+  | { kind: 'stored', bundle: CertificateBundle }
+
+/**
+ * Gets the certificate for `names` into storage, cluster-safely: take the issuance lock,
+ * re-read storage (another instance may have done the work while we waited), then order.
+ * Failures are recorded in storage with the next attempt time, so any instance can retry
+ * later; nothing sleeps while holding the lock.
+ */
+export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest): Promise<IssuanceResult> {
+  const primary = req.names[0]!
+  await ctx.store.check()
+  const lock = await ctx.storage.lock(LockNames.issue(primary), { ttlMs: ctx.lockTtlMs, signal: req.signal })
+  const signal = req.signal ? AbortSignal.any([req.signal, lock.lost]) : lock.lost
+  let stored: CertificateBundle | null = null
+  let state: RenewalState | null = null
+  try {
+    stored = await readOrNull(ctx, primary)
+    if (!req.force && stored && sameNames(stored.names, req.names) && !renewalDue(stored, new Date(), ctx.renewal)) {
+      return { kind: 'stored', bundle: stored }
+    }
+    state = await ctx.store.readState(primary)
+    if (!req.force && !attemptAllowed(state, new Date())) {
+      throw new AcmeError(ErrorCodes.RATE_LIMITED, `not retrying ${primary} before ${state?.nextAttemptAt ?? 'never'} after ${state?.failures} failures (last: ${state?.lastError.message})`, {
+        retryAfter: state?.nextAttemptAt ? new Date(state.nextAttemptAt) : undefined,
+      })
+    }
+    const previous = stored && sameNames(stored.names, req.names) ? stored : req.current
+    const started = Date.now()
+    const bundle = await orderWithIssuers(ctx, req.names, previous, state, signal)
+    if (lock.lost.aborted) throw lock.lost.reason
+    await ctx.store.write(bundle)
+    await ctx.store.writeState(primary, null)
+    return { kind: 'ordered', bundle, ...(previous ? { previous } : {}), durationMs: Date.now() - started }
+  } catch (err) {
+    if (!(isAcmeError(err) && (err.code === ErrorCodes.ABORTED || (err.code === ErrorCodes.RATE_LIMITED && !err.status)))) {
+      const next = recordFailure(state ?? undefined, failureOf(err), new Date())
+      await ctx.store.writeState(primary, next).catch((e) => ctx.logger.warn({ err: (e as Error).message }, 'could not store the failure state'))
+      throw Object.assign(asError(err), { nextAttemptAt: next.nextAttemptAt ? new Date(next.nextAttemptAt) : null })
+    }
+    throw err
+  } finally {
+    await lock.release().catch(() => {})
+  }
+}
+
+async function orderWithIssuers (
+  ctx: IssuanceContext, names: string[], previous: CertificateBundle | undefined, state: RenewalState | null, signal: AbortSignal
+): Promise<CertificateBundle> {
+  const errors: Error[] = []
+  for (const issuer of ctx.issuers) {
+    try {
+      if (ctx.renewal.stagingFallback && (state?.failures ?? 0) > 0 && issuer instanceof AcmeIssuer) {
+        await preflight(ctx, issuer, names, signal)
+      }
+      ctx.onObtaining(names, issuer.key, previous !== undefined)
+      return await orderOnce(ctx, issuer, names, previous, signal)
+    } catch (err) {
+      if (isAcmeError(err, ErrorCodes.ABORTED) || signal.aborted) throw err
+      errors.push(asError(err))
+      ctx.logger.warn({ issuer: issuer.key, names, err: asError(err).message, code: (err as AcmeError).code }, 'certificate order failed')
+    }
+  }
+  if (errors.length === 1) throw errors[0]
+  const last = errors[errors.length - 1] as AcmeError
+  throw new AcmeError(last.code ?? ErrorCodes.CA_PROBLEM, `every issuer failed for ${names.join(', ')}: ${errors.map((e) => e.message).join(' | ')}`, {
+    cause: last, retryAfter: last.retryAfter, retryable: last.retryable,
+  })
+}
+
+/**
+ * After a failure, try the CA's staging twin first (CertMagic does this): if the challenge is
+ * still broken, the failure costs nothing against production rate limits.
+ */
+async function preflight (ctx: IssuanceContext, issuer: AcmeIssuer, names: string[], signal: AbortSignal): Promise<void> {
+  if (!stagingDirectoryOf(issuer.directoryUrl)) return
+  const staging = ctx.stagingOf(issuer)
+  if (!staging) return
+  ctx.logger.info({ names, staging: staging.directoryUrl }, 'retrying against the staging CA first')
+  const key = await generatePrivateKey('ec-p256')
+  await staging.issue({ names, csr: await createCsr(names, key), signal })
+}
+
+async function orderOnce (ctx: IssuanceContext, issuer: Issuer, names: string[], previous: CertificateBundle | undefined, signal: AbortSignal) {
+  const privateKey = ctx.reuseKey && previous ? previous.privateKey : await generatePrivateKey(ctx.keyType)
+  const replaces = previous?.certId && previous.issuer.key === issuer.key ? previous.certId : undefined
+  const { certificate } = await issuer.issue({ names, csr: await createCsr(names, privateKey), replaces, signal })
+  return makeBundle(names, certificate, privateKey, ctx.reuseKey && previous ? previous.keyType : ctx.keyType, issuer, previous)
+}
+
+/** Assembles the stored bundle from what the CA returned. */
+export function makeBundle (
+  names: string[], certificate: string, privateKey: string, keyType: KeyType, issuer: Issuer, previous?: CertificateBundle
+): CertificateBundle {
+  const leaf = readLeaf(certificate)
+  let certId: string | null = null
+  try { certId = certIdOf(certificate) } catch {}
+  return {
+    version: 1,
+    names,
+    certificate,
+    privateKey,
+    keyType,
+    issuer: { key: issuer.key, directoryUrl: issuer.directoryUrl, commonName: leaf.issuerCommonName },
+    serial: leaf.serial,
+    notBefore: leaf.notBefore.toISOString(),
+    notAfter: leaf.notAfter.toISOString(),
+    certId,
+    obtainedAt: new Date().toISOString(),
+    ...(previous?.certId ? { replaced: previous.certId } : {}),
+  }
+}
+
+/** A stored bundle, or null when missing or corrupt (a corrupt one is replaced by a new order). Storage errors propagate. */
+export async function readOrNull (ctx: Pick<IssuanceContext, 'store' | 'logger'>, primary: string): Promise<CertificateBundle | null> {
+  try {
+    return await ctx.store.read(primary)
+  } catch (err) {
+    if (!isAcmeError(err, ErrorCodes.STORAGE_CORRUPT)) throw err
+    ctx.logger.error({ name: primary, err: err.message }, 'stored certificate is unusable; a new one will be ordered')
+    return null
+  }
+}
+
+export function sameNames (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n) => b.includes(n))
+}
+
+function failureOf (err: unknown): { code: string, message: string, retryAfter?: Date } {
+  const e = asError(err) as Partial<AcmeError>
+  return { code: e.code ?? 'UNKNOWN', message: e.message ?? String(err), ...(e.retryAfter ? { retryAfter: e.retryAfter } : {}) }
+}
+
+function asError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}

@@ -1,0 +1,462 @@
+import { EventEmitter } from 'node:events'
+import type { SecureContext, SecureContextOptions } from 'node:tls'
+import { AcmeIssuer } from '../acme/issuer.js'
+import { stagingDirectoryOf } from '../acme/directory.js'
+import type { CertificateBundle, Issuer } from '../certificate.js'
+import { Dns01Solver } from '../challenges/dns-01-solver.js'
+import { Http01Responder } from '../challenges/http-01.js'
+import type { ChallengeSolver, ChallengeType } from '../challenges/solver.js'
+import { TlsAlpnResponder } from '../challenges/tls-alpn-responder.js'
+import { AcmeError, ErrorCodes, isAcmeError } from '../errors.js'
+import { createLocalIssuer, type LocalIssuer } from '../local-ca/index.js'
+import { type Logger, silentLogger } from '../logger.js'
+import { normalizeName, normalizeNames } from '../names.js'
+import { renewalTime } from '../renewal/index.js'
+import { ContextCache, type ServedCertificate } from '../tls/context-cache.js'
+import { decodeKeySegment, StorageKeys } from '../storage/keys.js'
+import { refreshAri } from './ari-refresh.js'
+import { BundleStore } from './bundle-store.js'
+import type { ManagerEventName, ManagerEvents } from './events.js'
+import { issueUnderLock, readOrNull, sameNames, type IssuanceContext } from './issuance.js'
+import { OnDemand } from './on-demand.js'
+import { resolveOptions, type CertificateManagerOptions, type ResolvedOptions } from './options.js'
+import { Scheduler } from './scheduler.js'
+import { Semaphore } from './semaphore.js'
+
+/** What list() reports for each managed certificate. */
+export interface CertificateInfo {
+  names: string[]
+  /** 'valid' when a certificate is served; 'missing' before the first one; 'expired' when past notAfter */
+  status: 'valid' | 'missing' | 'expired'
+  issuer?: { key: string, commonName: string }
+  serial?: string
+  notBefore?: Date
+  notAfter?: Date
+  /** when it will be renewed, and why: the CA's ARI window, the lifetime ratio, or the emergency override */
+  renewal?: { at: Date, reason: 'ari' | 'ratio' | 'emergency' }
+  ari?: CertificateBundle['ari']
+  /** the last failed attempt, while failures go on */
+  lastError?: { code: string, message: string, at: Date }
+  nextAttemptAt?: Date | null
+  onDemand: boolean
+}
+
+/** One certificate the manager keeps: its names and what is served for them. */
+export interface Managed {
+  names: string[]
+  primary: string
+  bundle?: CertificateBundle
+  onDemand: boolean
+  /** the order (or load) in progress, shared by everyone waiting for it */
+  inflight?: Promise<CertificateBundle>
+  lastError?: { code: string, message: string, at: Date }
+  nextAttemptAt?: Date | null
+}
+
+type Listener<E extends ManagerEventName> = (event: ManagerEvents[E]) => void
+
+/**
+ * Keeps a set of certificates (each a list of names) obtained, renewed and served, against one
+ * storage and a list of issuers tried in order. Free of any web framework: a host wires
+ * secureContext() into SNICallback, respondHttp01() into a route and tlsAlpnContext() into
+ * ALPNCallback (see fastify-acme).
+ */
+export class CertificateManager {
+  readonly storage: ResolvedOptions['storage']
+  readonly #opts: ResolvedOptions
+  readonly #log: Logger
+  readonly #events = new EventEmitter()
+  readonly #store: BundleStore
+  readonly #cache: ContextCache
+  readonly #issuers: Issuer[]
+  readonly #staging = new Map<string, AcmeIssuer>()
+  readonly #managed = new Map<string, Managed>()
+  readonly #byName = new Map<string, Managed>()
+  readonly #orders: Semaphore
+  readonly #failedTypes = new Map<string, ChallengeType>()
+  readonly #close = new AbortController()
+  readonly #scheduler: Scheduler
+  readonly #onDemand?: OnDemand
+  readonly http01: Http01Responder
+  readonly tlsAlpn01: TlsAlpnResponder
+  readonly #solvers: ChallengeSolver[]
+  #closed = false
+
+  constructor (options: CertificateManagerOptions) {
+    this.#opts = resolveOptions(options)
+    this.#log = this.#opts.logger ?? silentLogger
+    this.storage = this.#opts.storage
+    this.#store = new BundleStore(this.storage)
+    this.#cache = new ContextCache({
+      tlsOptions: this.#opts.tls.options,
+      ...(this.#opts.tls.maxContexts ? { maxContexts: this.#opts.tls.maxContexts } : {}),
+      onBuildError: (err, name) => this.#log.error({ name, err: err.message }, 'cannot build a TLS context for this certificate'),
+    })
+    this.http01 = new Http01Responder(this.storage, this.#log)
+    this.tlsAlpn01 = new TlsAlpnResponder(this.storage, this.#log)
+    const { challenges } = this.#opts
+    const available: ChallengeSolver[] = [
+      ...(challenges.http01 ? [this.http01] : []),
+      ...(challenges.tlsAlpn01 ? [this.tlsAlpn01] : []),
+      ...(challenges.dns01 ? [new Dns01Solver(challenges.dns01)] : []),
+    ]
+    this.#solvers = challenges.order.map((t) => available.find((s) => s.type === t)).filter((s): s is ChallengeSolver => s !== undefined)
+    this.#issuers = this.#opts.issuers.map((cfg) => cfg.directoryUrl === 'local'
+      ? createLocalIssuer({ storage: this.storage })
+      : this.#acmeIssuer(cfg.directoryUrl, cfg))
+    this.#orders = new Semaphore(this.#opts.renewal.concurrency)
+    this.#scheduler = new Scheduler({
+      renewal: this.#opts.renewal,
+      managed: () => this.#managed.values(),
+      logger: this.#log,
+      renew: (m) => this.#ensure(m, { renewal: true }).then(() => {}),
+      sync: (m) => this.#syncFromStorage(m),
+      refreshAri: (m) => this.#refreshAri(m),
+    })
+    if (this.#opts.onDemand) {
+      this.#onDemand = new OnDemand(this.#opts.onDemand, this.#log, (name) => this.#addOne([name], true))
+    }
+  }
+
+  // ---- certificates ----------------------------------------------------------------------
+
+  /**
+   * Starts managing certificates (each a list of names; a flat list is one certificate) and
+   * resolves when each is served: loaded from storage, or obtained. A failed obtain rejects,
+   * and keeps being retried in the background on the backoff schedule.
+   */
+  async manage (certificates: string[] | string[][], opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const entries = this.add(certificates)
+    const results = await Promise.allSettled(entries.map((m) => this.#ensure(m, { signal: opts.signal })))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) throw failed.reason
+  }
+
+  /** Registers certificates without loading anything (no I/O): handshakes load them on demand, start() does the rest. */
+  add (certificates: string[] | string[][]): Managed[] {
+    this.#assertOpen()
+    const lists = certificates.length > 0 && certificates.every((c) => Array.isArray(c)) ? certificates as string[][] : [certificates as string[]]
+    return lists.map((names) => this.#addOne(names, false))
+  }
+
+  /** Orders a certificate for `names` unless a valid one is stored; with `force`, orders anyway. */
+  async obtain (names: string[], opts: { force?: boolean, signal?: AbortSignal } = {}): Promise<CertificateInfo> {
+    const [m] = this.add([names])
+    await this.#ensure(m!, { force: opts.force, signal: opts.signal })
+    return this.#info(m!)
+  }
+
+  /** Renews the certificate serving `name` if it is due, or now with `force`. */
+  async renew (name: string, opts: { force?: boolean, signal?: AbortSignal } = {}): Promise<CertificateInfo> {
+    const m = this.#find(name)
+    await this.#ensure(m, { renewal: true, force: opts.force, signal: opts.signal })
+    return this.#info(m)
+  }
+
+  /** Revokes the certificate serving `name` at its CA, deletes it from storage and stops managing it. */
+  async revoke (name: string, opts: { reason?: number } = {}): Promise<void> {
+    const m = this.#find(name)
+    const bundle = m.bundle ?? await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
+    if (!bundle) throw new AcmeError(ErrorCodes.NOT_MANAGED, `no certificate is stored for ${name}`)
+    const issuer = this.#issuers.find((i) => i.key === bundle.issuer.key) ??
+      (bundle.issuer.directoryUrl !== 'local' ? this.#acmeIssuer(bundle.issuer.directoryUrl, this.#opts.issuers[0]!) : undefined)
+    if (!issuer?.revoke) throw new AcmeError(ErrorCodes.INVALID_OPTION, `issuer ${bundle.issuer.key} cannot revoke`)
+    await issuer.revoke(bundle, opts.reason)
+    await this.#store.delete(m.primary)
+    this.#unmanage(m)
+    this.#emit('revoked', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial })
+  }
+
+  list (): CertificateInfo[] {
+    return [...this.#managed.values()].map((m) => this.#info(m))
+  }
+
+  // ---- serving ---------------------------------------------------------------------------
+
+  /** The SecureContext for an SNI name, if its certificate is in memory (SNICallback's synchronous path). */
+  secureContext (servername: string): SecureContext | undefined {
+    return this.#cache.lookup(servername)
+  }
+
+  /**
+   * The SecureContext for an SNI name, loading it from storage, or obtaining it on demand when
+   * allowed. Undefined when the name is not ours (the server default then answers).
+   */
+  async loadSecureContext (servername: string, signal?: AbortSignal): Promise<SecureContext | undefined> {
+    const hit = this.#cache.lookup(servername)
+    if (hit) return hit
+    let name: string
+    try { name = normalizeName(servername) } catch { return undefined }
+    const m = this.#byName.get(name) ?? this.#byName.get(`*.${name.slice(name.indexOf('.') + 1)}`)
+    if (m) {
+      await this.#ensure(m, { signal }).catch(() => {})
+      return this.#cache.lookup(servername)
+    }
+    if (!this.#onDemand) return undefined
+    const added = await this.#onDemand.admit(name, signal)
+    if (!added) return undefined
+    await this.#onDemand.wait(this.#ensure(added, { signal }), signal)
+    return this.#cache.lookup(servername)
+  }
+
+  /** The served certificate for a name (PEMs and names), e.g. to set the server's default context. */
+  certificateFor (servername: string): ServedCertificate | undefined {
+    return this.#cache.certificateFor(servername)
+  }
+
+  /** Full options for server.setSecureContext(): the TLS options plus this certificate's key and cert. */
+  secureContextOptions (servername: string): SecureContextOptions | undefined {
+    return this.#cache.secureContextOptions(servername)
+  }
+
+  /** Changes the TLS options (ciphers, minVersion, ...) of every context built from now on. */
+  setTlsOptions (options: ResolvedOptions['tls']['options']): void {
+    this.#cache.setTlsOptions(options)
+  }
+
+  /** HTTP-01: the body for `GET /.well-known/acme-challenge/<token>` with this Host, or null for a 404. */
+  respondHttp01 (host: string | undefined, token: string): Promise<string | null> {
+    return this.http01.respond(host, token)
+  }
+
+  /** TLS-ALPN-01: the challenge context for an `acme-tls/1` handshake to `servername`, if held in memory. */
+  tlsAlpnContext (servername: string): SecureContext | undefined {
+    return this.tlsAlpn01.contextFor(servername)
+  }
+
+  /** TLS-ALPN-01 from memory, or from storage when another instance runs the order. */
+  loadTlsAlpnContext (servername: string): Promise<SecureContext | undefined> {
+    return this.tlsAlpn01.loadContext(servername)
+  }
+
+  /** The local CA's root certificate (PEM), when an issuer is 'local'. */
+  async localRootCertificate (): Promise<string | undefined> {
+    const local = this.#issuers.find((i): i is LocalIssuer => i.key === 'local')
+    return local?.rootCertificate()
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /**
+   * Starts the maintenance loop: loads and obtains every managed certificate, then checks on
+   * the renewal schedule (every 10 min with jitter, and exactly at each renewal time), re-reads
+   * storage for certificates other instances renewed, and refreshes ARI. Timers are unref'd.
+   */
+  async start (): Promise<void> {
+    this.#assertOpen()
+    if (this.storage.watch) {
+      const stop = await this.storage.watch(StorageKeys.certificatesPrefix, (key) => {
+        const m = this.#managed.get(decodeKeySegment(key.split('/')[1] ?? ''))
+        if (m) this.#syncFromStorage(m).catch(() => {})
+      }).catch((err) => { this.#log.warn({ err: (err as Error).message }, 'storage watch failed; polling instead'); return undefined })
+      if (stop) this.#close.signal.addEventListener('abort', () => { stop().catch(() => {}) })
+    }
+    this.#scheduler.start()
+  }
+
+  /**
+   * Stops timers, waits up to `timeoutMs` (default 10 s) for orders in flight, then aborts
+   * them; their locks are released. Does not close the storage (it was handed in).
+   */
+  async close (opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#scheduler.stop()
+    const inflight = [...this.#managed.values()].map((m) => m.inflight).filter(Boolean)
+    const timer = setTimeout(() => this.#close.abort(new AcmeError(ErrorCodes.CLOSED, 'certificate manager closed')), opts.timeoutMs ?? 10_000)
+    await Promise.allSettled(inflight)
+    clearTimeout(timer)
+    this.#close.abort(new AcmeError(ErrorCodes.CLOSED, 'certificate manager closed'))
+    await Promise.allSettled([...this.#issuers, ...this.#staging.values()].map((i) => i.close?.()))
+  }
+
+  on<E extends ManagerEventName> (event: E, listener: Listener<E>): this {
+    this.#events.on(event, listener)
+    return this
+  }
+
+  off<E extends ManagerEventName> (event: E, listener: Listener<E>): this {
+    this.#events.off(event, listener)
+    return this
+  }
+
+  once<E extends ManagerEventName> (event: E, listener: Listener<E>): this {
+    this.#events.once(event, listener)
+    return this
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  #addOne (rawNames: string[], onDemand: boolean): Managed {
+    const names = normalizeNames(rawNames)
+    const primary = names[0]!
+    const existing = this.#managed.get(primary)
+    if (existing && sameNames(existing.names, names)) return existing
+    if (existing) this.#unmanage(existing)
+    const m: Managed = { names, primary, onDemand }
+    this.#managed.set(primary, m)
+    for (const n of names) this.#byName.set(n, m)
+    return m
+  }
+
+  #unmanage (m: Managed): void {
+    this.#managed.delete(m.primary)
+    for (const n of m.names) if (this.#byName.get(n) === m) this.#byName.delete(n)
+    this.#cache.delete(m.primary)
+  }
+
+  #find (name: string): Managed {
+    const m = this.#byName.get(normalizeName(name))
+    if (!m) throw new AcmeError(ErrorCodes.NOT_MANAGED, `${name} is not managed by this certificate manager`)
+    return m
+  }
+
+  /**
+   * Makes sure `m` is served: from memory, from storage, or by ordering (under the cluster lock).
+   * Concurrent callers share one promise, so one handshake storm makes one order.
+   */
+  #ensure (m: Managed, opts: { renewal?: boolean, force?: boolean, signal?: AbortSignal }): Promise<CertificateBundle> {
+    if (m.inflight) return m.inflight
+    if (!opts.force && !opts.renewal && m.bundle) return Promise.resolve(m.bundle)
+    const run = async (): Promise<CertificateBundle> => {
+      if (!opts.force && !m.bundle) {
+        const stored = await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
+        if (stored && sameNames(stored.names, m.names) && Date.parse(stored.notAfter) > Date.now()) {
+          this.#adopt(m, stored, 'storage')
+          if (!opts.renewal) return stored
+        }
+      }
+      if (!opts.force && m.bundle && Date.now() < renewalTime(m.bundle, this.#opts.renewal).at.getTime()) return m.bundle
+      return this.#orders.run(() => this.#order(m, opts))
+    }
+    m.inflight = run().finally(() => { m.inflight = undefined })
+    return m.inflight
+  }
+
+  async #order (m: Managed, opts: { force?: boolean, signal?: AbortSignal }): Promise<CertificateBundle> {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.#close.signal]) : this.#close.signal
+    try {
+      const result = await issueUnderLock(this.#issuanceContext(), { names: m.names, current: m.bundle, force: opts.force, signal })
+      m.lastError = undefined
+      m.nextAttemptAt = undefined
+      this.#adopt(m, result.bundle, result.kind === 'ordered' ? 'order' : 'storage')
+      if (result.kind === 'ordered') {
+        const { bundle, previous, durationMs } = result
+        const ref = { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial, notAfter: new Date(bundle.notAfter), durationMs }
+        if (previous) this.#emit('renewed', { ...ref, replaced: previous.certId })
+        else this.#emit('obtained', ref)
+        this.#log.info({ names: m.names, serial: bundle.serial, notAfter: bundle.notAfter, ms: durationMs }, previous ? 'certificate renewed' : 'certificate obtained')
+        this.#refreshAri(m).catch((e) => this.#log.warn({ names: m.names, err: (e as Error).message }, 'ARI check failed'))
+      }
+      return result.bundle
+    } catch (err) {
+      const e = err as AcmeError & { nextAttemptAt?: Date | null }
+      m.lastError = { code: e.code ?? 'UNKNOWN', message: e.message, at: new Date() }
+      if (e.nextAttemptAt !== undefined) m.nextAttemptAt = e.nextAttemptAt
+      if (!isAcmeError(err, ErrorCodes.ABORTED) && !isAcmeError(err, ErrorCodes.CLOSED)) {
+        this.#emit('failed', { names: m.names, issuer: this.#issuers[0]!.key, renewal: m.bundle !== undefined, error: e, nextAttemptAt: m.nextAttemptAt ?? null })
+        this.#log.error({ names: m.names, code: e.code, err: e.message, nextAttemptAt: m.nextAttemptAt }, 'certificate order failed')
+      }
+      throw err
+    }
+  }
+
+  #issuanceContext (): IssuanceContext {
+    return {
+      storage: this.storage,
+      store: this.#store,
+      issuers: this.#issuers,
+      keyType: this.#opts.keyType,
+      reuseKey: this.#opts.reuseKey,
+      lockTtlMs: this.#opts.lockTtlMs,
+      renewal: this.#opts.renewal,
+      logger: this.#log,
+      stagingOf: (issuer) => this.#stagingOf(issuer),
+      onObtaining: (names, issuer, renewal) => this.#emit('obtaining', { names, issuer, renewal, forced: false }),
+    }
+  }
+
+  #adopt (m: Managed, bundle: CertificateBundle, source: 'order' | 'storage'): void {
+    if (m.bundle?.serial === bundle.serial) {
+      m.bundle = bundle // same certificate, maybe newer ARI state
+      return
+    }
+    m.bundle = bundle
+    this.#cache.set(m.primary, { names: bundle.names, certificate: bundle.certificate, privateKey: bundle.privateKey, notAfter: new Date(bundle.notAfter) })
+    this.#emit('updated', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial, notAfter: new Date(bundle.notAfter), source })
+  }
+
+  /** Serves what storage holds if it is a different certificate (another instance renewed it). */
+  async #syncFromStorage (m: Managed): Promise<void> {
+    const stored = await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
+    if (stored && sameNames(stored.names, m.names) && stored.serial !== m.bundle?.serial &&
+      (!m.bundle || Date.parse(stored.notAfter) >= Date.parse(m.bundle.notAfter))) {
+      this.#log.info({ names: m.names, serial: stored.serial }, 'certificate updated from storage')
+      this.#adopt(m, stored, 'storage')
+    }
+  }
+
+  /** Fetches the CA's ARI window and stores the chosen renewal time, when due for a check. */
+  #refreshAri (m: Managed): Promise<void> {
+    return refreshAri({ storage: this.storage, store: this.#store, issuers: this.#issuers, logger: this.#log }, m)
+  }
+
+  #acmeIssuer (directoryUrl: string, cfg: ResolvedOptions['issuers'][number]): AcmeIssuer {
+    return new AcmeIssuer({ ...cfg, directoryUrl }, {
+      storage: this.storage,
+      solvers: this.#solvers,
+      logger: this.#log,
+      demoted: (names) => names.map((n) => this.#failedTypes.get(n)).filter((t): t is ChallengeType => t !== undefined),
+    })
+  }
+
+  #stagingOf (issuer: AcmeIssuer): AcmeIssuer | undefined {
+    const url = stagingDirectoryOf(issuer.directoryUrl)
+    if (!url) return undefined
+    let staging = this.#staging.get(url)
+    if (!staging) {
+      staging = this.#acmeIssuer(url, { ...issuer.options, directoryUrl: url })
+      this.#staging.set(url, staging)
+    }
+    return staging
+  }
+
+  #info (m: Managed): CertificateInfo {
+    const b = m.bundle
+    const notAfter = b ? new Date(b.notAfter) : undefined
+    return {
+      names: m.names,
+      status: !b ? 'missing' : notAfter! < new Date() ? 'expired' : 'valid',
+      ...(b
+        ? {
+            issuer: { key: b.issuer.key, commonName: b.issuer.commonName },
+            serial: b.serial,
+            notBefore: new Date(b.notBefore),
+            notAfter,
+            renewal: renewalTime(b, this.#opts.renewal),
+            ...(b.ari ? { ari: b.ari } : {}),
+          }
+        : {}),
+      ...(m.lastError ? { lastError: m.lastError } : {}),
+      ...(m.nextAttemptAt !== undefined ? { nextAttemptAt: m.nextAttemptAt } : {}),
+      onDemand: m.onDemand,
+    }
+  }
+
+  #emit<E extends ManagerEventName> (event: E, payload: ManagerEvents[E]): void {
+    try {
+      this.#events.emit(event, payload)
+    } catch (err) {
+      this.#log.error({ event, err: (err as Error).message }, 'an event listener threw')
+    }
+  }
+
+  #assertOpen (): void {
+    if (this.#closed) throw new AcmeError(ErrorCodes.CLOSED, 'the certificate manager is closed')
+  }
+}
+
+/** Creates a certificate manager. See CertificateManagerOptions for every option. */
+export function createCertificateManager (options: CertificateManagerOptions): CertificateManager {
+  return new CertificateManager(options)
+}

@@ -1,0 +1,212 @@
+import type { KeyType } from '../certificate.js'
+import type { ChallengeType } from '../challenges/solver.js'
+import type { Dns01Provider } from '../challenges/dns-01.js'
+import { AcmeError, ErrorCodes, invalidOption } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { EabCredentials } from '../acme/account.js'
+import type { OrderRateLimit } from '../acme/rate-limit.js'
+import { resolveDirectoryUrl } from '../acme/directory.js'
+import { KEY_TYPES } from '../keys.js'
+import { resolveRenewalOptions, type RenewalOptions } from '../renewal/index.js'
+import type { Storage } from '../storage/contract.js'
+import type { BaseTlsOptions } from '../tls/context-cache.js'
+
+/** One CA to get certificates from. */
+export interface IssuerConfig {
+  /**
+   * 'letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'google-staging', 'local' (the
+   * embedded CA, no network), or any RFC 8555 directory URL. Default 'local'.
+   */
+  directoryUrl?: string
+  /** account contact; one account is registered per CA and email */
+  email?: string
+  /** must be true for CAs with terms of service (Let's Encrypt, ZeroSSL, Pebble) */
+  termsOfServiceAgreed?: boolean
+  /** External Account Binding (ZeroSSL, Google, private CAs) */
+  eab?: EabCredentials
+  /** extra trust (PEM) for the CA's own HTTPS endpoint, e.g. Pebble's or a private CA's; per manager */
+  caBundle?: string | string[]
+  /** certificate profile to ask for when the CA offers it (e.g. Let's Encrypt 'shortlived') */
+  profile?: string
+  /** issuer common name of the chain to prefer when the CA offers alternates */
+  preferredChain?: string
+  /** client-side limit on new orders per account (default 300 per 3 hours) */
+  orderRateLimit?: OrderRateLimit
+}
+
+/** Which challenges the manager may answer. The host (the Fastify plugin) serves HTTP-01 and TLS-ALPN-01. */
+export interface ChallengeOptions {
+  /** HTTP-01 through Http01Responder (default true) */
+  http01?: boolean
+  /** TLS-ALPN-01 through tlsAlpnContext() (default false: the host must route acme-tls/1 to it) */
+  tlsAlpn01?: boolean
+  /** DNS-01 through this provider (needed for wildcards) */
+  dns01?: Dns01Provider
+  /** preference when several apply (default ['http-01', 'tls-alpn-01', 'dns-01']); a type that just failed goes last */
+  order?: ChallengeType[]
+}
+
+/** Issue certificates at the first TLS handshake for names nobody configured (Caddy's on-demand TLS). */
+export interface OnDemandOptions {
+  /**
+   * Required. Decides whether a name may get a certificate. A denied name never touches storage
+   * or the CA. Called at most once per name per `decisionCacheMs`.
+   */
+  allow: (name: string) => boolean | Promise<boolean>
+  /** longest a handshake waits for its certificate, in ms (default 30 000) */
+  handshakeTimeoutMs?: number
+  /** cache allow() answers this long, in ms (default 60 000) */
+  decisionCacheMs?: number
+  /** most on-demand certificates managed at once (default 10 000) */
+  maxCertificates?: number
+}
+
+export interface CertificateManagerOptions extends IssuerConfig {
+  /** several CAs tried in order (e.g. Let's Encrypt then ZeroSSL); each entry inherits the top-level CA options */
+  issuers?: IssuerConfig[]
+  /** where accounts, certificates, challenge data and locks live; instances sharing it form a cluster */
+  storage: Storage
+  /** certificate key algorithm (default 'ec-p256') */
+  keyType?: KeyType
+  /** keep the private key across renewals (default false: a fresh key per certificate) */
+  reuseKey?: boolean
+  challenges?: ChallengeOptions
+  renewal?: RenewalOptions & {
+    /** how often certificates due for renewal are re-read from storage, so one renewed by another instance is served here (default 60 000 ms; instant where the storage can watch) */
+    syncIntervalMs?: number
+    /** most orders this instance runs at once (default 10) */
+    concurrency?: number
+    /** after a failure, prove the next attempt against the CA's staging twin first (default true; Let's Encrypt and Google) */
+    stagingFallback?: boolean
+  }
+  onDemand?: OnDemandOptions
+  tls?: {
+    /** TLS options for every certificate's context (ciphers, minVersion, ...): kept on every swap */
+    options?: BaseTlsOptions
+    /** most SecureContexts kept built (LRU) */
+    maxContexts?: number
+  }
+  /** lease of the per-certificate issuance lock, in ms (default 30 000); renewed while the order runs */
+  lockTtlMs?: number
+  logger?: Logger
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  issuers: Array<IssuerConfig & { directoryUrl: string }>
+  storage: Storage
+  keyType: KeyType
+  reuseKey: boolean
+  challenges: { http01: boolean, tlsAlpn01: boolean, dns01?: Dns01Provider, order: ChallengeType[] }
+  renewal: Required<RenewalOptions> & { syncIntervalMs: number, concurrency: number, stagingFallback: boolean }
+  onDemand?: Required<OnDemandOptions>
+  tls: { options: BaseTlsOptions, maxContexts?: number }
+  lockTtlMs: number
+  logger?: Logger
+}
+
+const ISSUER_FIELDS = ['directoryUrl', 'email', 'termsOfServiceAgreed', 'eab', 'caBundle', 'profile', 'preferredChain', 'orderRateLimit'] as const
+
+/** Applies defaults and validates every option; throws ERR_ACME_INVALID_OPTION naming the bad one. */
+export function resolveOptions (opts: CertificateManagerOptions): ResolvedOptions {
+  if (opts === null || typeof opts !== 'object') invalidOption('options', opts, 'an object')
+  const storage = opts.storage
+  if (!storage || typeof storage.get !== 'function' || typeof storage.put !== 'function' || typeof storage.lock !== 'function') {
+    invalidOption('storage', storage, 'a Storage (e.g. fsStorage({ dir }) from @fastify-acme/storage-adapters/fs)')
+  }
+  const base: IssuerConfig = {}
+  for (const field of ISSUER_FIELDS) if (opts[field] !== undefined) (base as Record<string, unknown>)[field] = opts[field]
+  if (opts.issuers !== undefined && (!Array.isArray(opts.issuers) || opts.issuers.length === 0)) invalidOption('issuers', opts.issuers, 'a non-empty array')
+  const issuers = (opts.issuers ?? [{}]).map((entry, i) => validateIssuer({ ...base, ...entry }, opts.issuers ? `issuers[${i}].` : ''))
+
+  const keyType = opts.keyType ?? 'ec-p256'
+  if (!KEY_TYPES.includes(keyType)) invalidOption('keyType', keyType, `one of ${KEY_TYPES.join(', ')}`)
+
+  const ch = opts.challenges ?? {}
+  if (typeof ch !== 'object') invalidOption('challenges', ch, 'an object')
+  for (const flag of ['http01', 'tlsAlpn01'] as const) {
+    if (ch[flag] !== undefined && typeof ch[flag] !== 'boolean') invalidOption(`challenges.${flag}`, ch[flag], 'a boolean')
+  }
+  if (ch.dns01 !== undefined && (typeof ch.dns01?.present !== 'function' || typeof ch.dns01?.cleanup !== 'function')) {
+    invalidOption('challenges.dns01', ch.dns01, 'a DNS-01 provider with present() and cleanup()')
+  }
+  const challenges = {
+    http01: ch.http01 ?? true,
+    tlsAlpn01: ch.tlsAlpn01 ?? false,
+    ...(ch.dns01 ? { dns01: ch.dns01 } : {}),
+    order: ch.order ?? ['http-01', 'tls-alpn-01', 'dns-01'],
+  }
+  if (!challenges.http01 && !challenges.tlsAlpn01 && !challenges.dns01 && issuers.some((i) => i.directoryUrl !== 'local')) {
+    invalidOption('challenges', ch, 'at least one enabled challenge (http01, tlsAlpn01 or dns01)')
+  }
+
+  const { syncIntervalMs = 60_000, concurrency = 10, stagingFallback = true, ...policy } = opts.renewal ?? {}
+  positiveInteger('renewal.syncIntervalMs', syncIntervalMs)
+  positiveInteger('renewal.concurrency', concurrency)
+  const lockTtlMs = opts.lockTtlMs ?? 30_000
+  positiveInteger('lockTtlMs', lockTtlMs)
+
+  let onDemand: Required<OnDemandOptions> | undefined
+  if (opts.onDemand !== undefined) {
+    if (typeof opts.onDemand?.allow !== 'function') invalidOption('onDemand.allow', opts.onDemand?.allow, 'a function (name) => boolean: on-demand TLS without it would let anyone make you order certificates')
+    onDemand = { handshakeTimeoutMs: 30_000, decisionCacheMs: 60_000, maxCertificates: 10_000, ...opts.onDemand }
+    positiveInteger('onDemand.handshakeTimeoutMs', onDemand.handshakeTimeoutMs)
+    positiveInteger('onDemand.maxCertificates', onDemand.maxCertificates)
+  }
+
+  return {
+    issuers,
+    storage,
+    keyType,
+    reuseKey: opts.reuseKey === true,
+    challenges,
+    renewal: { ...resolveRenewalOptions(policy), syncIntervalMs, concurrency, stagingFallback: stagingFallback !== false },
+    ...(onDemand ? { onDemand } : {}),
+    tls: { options: opts.tls?.options ?? {}, ...(opts.tls?.maxContexts !== undefined ? { maxContexts: opts.tls.maxContexts } : {}) },
+    lockTtlMs,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  }
+}
+
+function validateIssuer (cfg: IssuerConfig, prefix: string): IssuerConfig & { directoryUrl: string } {
+  const raw = cfg.directoryUrl ?? 'local'
+  if (typeof raw !== 'string') invalidOption(`${prefix}directoryUrl`, raw, 'a string')
+  const directoryUrl = resolveDirectoryUrl(raw)
+  if (directoryUrl !== 'local') {
+    let url: URL | undefined
+    try { url = new URL(directoryUrl) } catch {}
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      invalidOption(`${prefix}directoryUrl`, raw, "'letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'google-staging', 'local' or an https:// directory URL")
+    }
+  }
+  if (cfg.email !== undefined && (typeof cfg.email !== 'string' || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(cfg.email))) {
+    invalidOption(`${prefix}email`, cfg.email, 'an email address')
+  }
+  if (cfg.termsOfServiceAgreed !== undefined && typeof cfg.termsOfServiceAgreed !== 'boolean') {
+    invalidOption(`${prefix}termsOfServiceAgreed`, cfg.termsOfServiceAgreed, 'a boolean')
+  }
+  if (cfg.eab !== undefined) {
+    if (typeof cfg.eab?.kid !== 'string' || cfg.eab.kid === '') invalidOption(`${prefix}eab.kid`, cfg.eab?.kid, 'a non-empty string')
+    if (typeof cfg.eab.hmacKey !== 'string' || !/^[A-Za-z0-9_\-+/]+=*$/.test(cfg.eab.hmacKey)) {
+      // never echo the HMAC key itself: it is a secret
+      throw new AcmeError(ErrorCodes.INVALID_OPTION, `option "${prefix}eab.hmacKey" must be a base64url string (value not shown: it is a secret)`)
+    }
+  }
+  const bundles = cfg.caBundle === undefined ? [] : [cfg.caBundle].flat()
+  for (const pem of bundles) {
+    if (typeof pem !== 'string' || !pem.includes('-----BEGIN CERTIFICATE-----')) invalidOption(`${prefix}caBundle`, pem, 'PEM certificate text (-----BEGIN CERTIFICATE-----)')
+  }
+  for (const field of ['profile', 'preferredChain'] as const) {
+    if (cfg[field] !== undefined && typeof cfg[field] !== 'string') invalidOption(`${prefix}${field}`, cfg[field], 'a string')
+  }
+  if (cfg.orderRateLimit !== undefined) {
+    positiveInteger(`${prefix}orderRateLimit.orders`, cfg.orderRateLimit?.orders)
+    positiveInteger(`${prefix}orderRateLimit.windowMs`, cfg.orderRateLimit?.windowMs)
+  }
+  return { ...cfg, directoryUrl }
+}
+
+function positiveInteger (name: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) invalidOption(name, value, 'a positive integer')
+}
+

@@ -1,0 +1,104 @@
+import type { Logger } from '../logger.js'
+import { nextCheckDelay, renewalTime } from '../renewal/index.js'
+import type { Managed } from './manager.js'
+import type { ResolvedOptions } from './options.js'
+import { Semaphore } from './semaphore.js'
+
+export interface SchedulerDeps {
+  renewal: ResolvedOptions['renewal']
+  managed: () => Iterable<Managed>
+  logger: Logger
+  /** load, obtain or renew (the manager decides which; failures are already reported by it) */
+  renew: (m: Managed) => Promise<void>
+  /** serve what storage holds, if another instance renewed it */
+  sync: (m: Managed) => Promise<void>
+  refreshAri: (m: Managed) => Promise<void>
+}
+
+const MIN_WAKE_MS = 1000
+
+/**
+ * The maintenance loop. It wakes every checkIntervalMs (with jitter), and earlier when a
+ * certificate's renewal time, retry time or ARI check comes first, so short-lived
+ * certificates renew on time. A second, lighter loop re-reads from storage the certificates
+ * that are due, so one renewed by another instance is served here within syncIntervalMs.
+ * Every timer is unref'd: it never keeps a process alive.
+ */
+export class Scheduler {
+  #timer?: NodeJS.Timeout
+  #syncTimer?: NodeJS.Timeout
+  #running = false
+  #stopped = true
+  readonly #pool = new Semaphore(32)
+
+  constructor (private readonly deps: SchedulerDeps) {}
+
+  start (): void {
+    if (!this.#stopped) return
+    this.#stopped = false
+    this.#schedule(0)
+    this.#syncTimer = setInterval(() => { this.#syncDue().catch(() => {}) }, this.deps.renewal.syncIntervalMs)
+    this.#syncTimer.unref()
+  }
+
+  stop (): void {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    clearInterval(this.#syncTimer)
+  }
+
+  /** Runs a check soon (e.g. after a failure set a new retry time). */
+  wake (): void {
+    if (!this.#stopped && !this.#running) this.#schedule(0)
+  }
+
+  #schedule (ms: number): void {
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => { this.#tick().catch((err) => this.deps.logger.error({ err: (err as Error).message }, 'maintenance failed')) }, ms)
+    this.#timer.unref()
+  }
+
+  async #tick (): Promise<void> {
+    if (this.#stopped) return
+    this.#running = true
+    try {
+      const now = Date.now()
+      const jobs: Promise<void>[] = []
+      for (const m of this.deps.managed()) {
+        if (m.nextAttemptAt === null || (m.nextAttemptAt && m.nextAttemptAt.getTime() > now)) continue
+        if (!m.bundle || renewalTime(m.bundle, this.deps.renewal).at.getTime() <= now) {
+          jobs.push(this.#pool.run(async () => {
+            if (m.bundle) await this.deps.sync(m).catch(() => {})
+            await this.deps.renew(m).catch(() => {})
+          }))
+        } else if (!m.bundle.ari || Date.parse(m.bundle.ari.nextCheck) <= now) {
+          jobs.push(this.#pool.run(() => this.deps.refreshAri(m).catch((err) => {
+            this.deps.logger.warn({ names: m.names, err: (err as Error).message }, 'ARI check failed')
+          })))
+        }
+      }
+      await Promise.all(jobs)
+    } finally {
+      this.#running = false
+      if (!this.#stopped) this.#schedule(this.#nextWake())
+    }
+  }
+
+  #nextWake (): number {
+    const now = Date.now()
+    let next = now + nextCheckDelay(this.deps.renewal)
+    for (const m of this.deps.managed()) {
+      if (m.nextAttemptAt) next = Math.min(next, m.nextAttemptAt.getTime())
+      if (!m.bundle) continue
+      if (m.nextAttemptAt === undefined) next = Math.min(next, renewalTime(m.bundle, this.deps.renewal).at.getTime())
+      if (m.bundle.ari) next = Math.min(next, Date.parse(m.bundle.ari.nextCheck))
+    }
+    return Math.max(MIN_WAKE_MS, next - now)
+  }
+
+  async #syncDue (): Promise<void> {
+    const now = Date.now()
+    const due = [...this.deps.managed()].filter((m) => m.bundle && !m.inflight && renewalTime(m.bundle, this.deps.renewal).at.getTime() <= now)
+    await Promise.all(due.map((m) => this.#pool.run(() => this.deps.sync(m).catch(() => {}))))
+  }
+}
