@@ -1,5 +1,6 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { AcmeError, ErrorCodes } from './errors.js'
+import { normalizeName } from './names.js'
 
 /** Private key algorithms for certificate (and account) keys. */
 export type KeyType = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096'
@@ -112,7 +113,7 @@ export function readLeaf (chainPem: string): LeafFacts {
   const names = (cert.subjectAltName ?? '').split(', ').filter(Boolean).map((entry) => {
     const [kind, ...rest] = entry.split(':')
     const value = rest.join(':')
-    return kind === 'IP Address' ? value.toLowerCase() : value
+    return kind === 'IP Address' ? normalizeName(value) : value
   })
   return {
     serial: cert.serialNumber.toLowerCase(),

@@ -4,7 +4,7 @@ import { normalizeName } from '../names.js'
 import type { Storage } from '../storage/contract.js'
 import { StorageKeys } from '../storage/keys.js'
 import type { ChallengeSolver, ChallengeTask } from './solver.js'
-import { createTlsAlpnChallenge } from './tls-alpn-01.js'
+import { createTlsAlpnChallenge, tlsAlpnServername } from './tls-alpn-01.js'
 
 /** Stored per identifier, so the instance the CA reaches can build the same challenge certificate. */
 interface StoredTlsAlpn {
@@ -34,21 +34,26 @@ export class TlsAlpnResponder implements ChallengeSolver {
   async present (task: ChallengeTask): Promise<void> {
     const entry: StoredTlsAlpn = { identifier: task.identifier, keyAuthorization: task.keyAuthorization, expires: Date.now() + TTL_MS }
     const { context } = await createTlsAlpnChallenge(task.identifier, task.keyAuthorization)
-    this.contexts.set(task.identifier.value, { context, expires: entry.expires })
-    await this.storage.put(StorageKeys.tlsAlpn01(task.identifier.value), JSON.stringify(entry))
+    const servername = tlsAlpnServername(task.identifier)
+    this.contexts.set(servername, { context, expires: entry.expires })
+    await this.storage.put(StorageKeys.tlsAlpn01(servername), JSON.stringify(entry))
   }
 
   validationSeen (task: ChallengeTask): Promise<void> {
-    return new Promise((resolve) => this.seen.set(task.identifier.value, resolve))
+    return new Promise((resolve) => this.seen.set(tlsAlpnServername(task.identifier), resolve))
   }
 
   async cleanup (task: ChallengeTask): Promise<void> {
-    this.contexts.delete(task.identifier.value)
-    this.seen.delete(task.identifier.value)
-    await this.storage.delete(StorageKeys.tlsAlpn01(task.identifier.value))
+    const servername = tlsAlpnServername(task.identifier)
+    this.contexts.delete(servername)
+    this.seen.delete(servername)
+    await this.storage.delete(StorageKeys.tlsAlpn01(servername))
   }
 
-  /** The challenge context held in memory for `servername`, if any (synchronous, for ALPNCallback). */
+  /**
+   * The challenge context held in memory for the SNI `servername` (the name, or for an IP its
+   * in-addr.arpa / ip6.arpa name, RFC 8738), if any. Synchronous, for ALPNCallback.
+   */
   contextFor (servername: string): SecureContext | undefined {
     const name = safeName(servername)
     const entry = name ? this.contexts.get(name) : undefined

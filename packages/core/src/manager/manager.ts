@@ -102,7 +102,7 @@ export class CertificateManager {
     ]
     this.#solvers = challenges.order.map((t) => available.find((s) => s.type === t)).filter((s): s is ChallengeSolver => s !== undefined)
     this.#issuers = this.#opts.issuers.map((cfg) => cfg.directoryUrl === 'local'
-      ? createLocalIssuer({ storage: this.storage })
+      ? createLocalIssuer({ ...this.#opts.localCa, storage: this.storage })
       : this.#acmeIssuer(cfg.directoryUrl, cfg))
     this.#orders = new Semaphore(this.#opts.renewal.concurrency)
     this.#scheduler = new Scheduler({
@@ -197,6 +197,12 @@ export class CertificateManager {
     if (!added) return undefined
     await this.#onDemand.wait(this.#ensure(added, { signal }), signal)
     return this.#cache.lookup(servername)
+  }
+
+  /** The primary name of the first managed certificate that is served: the default for clients without SNI. */
+  defaultName (): string | undefined {
+    for (const m of this.#managed.values()) if (m.bundle) return m.primary
+    return undefined
   }
 
   /** The served certificate for a name (PEMs and names), e.g. to set the server's default context. */

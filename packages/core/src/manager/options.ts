@@ -8,6 +8,7 @@ import type { OrderRateLimit } from '../acme/rate-limit.js'
 import { resolveDirectoryUrl } from '../acme/directory.js'
 import { KEY_TYPES } from '../keys.js'
 import { resolveRenewalOptions, type RenewalOptions } from '../renewal/index.js'
+import type { LocalIssuerOptions } from '../local-ca/index.js'
 import type { Storage } from '../storage/contract.js'
 import type { BaseTlsOptions } from '../tls/context-cache.js'
 
@@ -86,6 +87,8 @@ export interface CertificateManagerOptions extends IssuerConfig {
     /** most SecureContexts kept built (LRU) */
     maxContexts?: number
   }
+  /** lifetimes of the embedded local CA (`directoryUrl: 'local'`): root 10 years, intermediate 7 days, leaves 12 hours by default */
+  localCa?: Omit<LocalIssuerOptions, 'storage'>
   /** lease of the per-certificate issuance lock, in ms (default 30 000); renewed while the order runs */
   lockTtlMs?: number
   logger?: Logger
@@ -101,6 +104,7 @@ export interface ResolvedOptions {
   renewal: Required<RenewalOptions> & { syncIntervalMs: number, concurrency: number, stagingFallback: boolean }
   onDemand?: Required<OnDemandOptions>
   tls: { options: BaseTlsOptions, maxContexts?: number }
+  localCa: Omit<LocalIssuerOptions, 'storage'>
   lockTtlMs: number
   logger?: Logger
 }
@@ -163,6 +167,7 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
     renewal: { ...resolveRenewalOptions(policy), syncIntervalMs, concurrency, stagingFallback: stagingFallback !== false },
     ...(onDemand ? { onDemand } : {}),
     tls: { options: opts.tls?.options ?? {}, ...(opts.tls?.maxContexts !== undefined ? { maxContexts: opts.tls.maxContexts } : {}) },
+    localCa: opts.localCa ?? {},
     lockTtlMs,
     ...(opts.logger ? { logger: opts.logger } : {}),
   }

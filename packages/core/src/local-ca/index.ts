@@ -1,0 +1,2 @@
+export { createLocalIssuer } from './issuer.js'
+export type { LocalIssuer, LocalIssuerOptions } from './issuer.js'

@@ -1,0 +1,94 @@
+import type { IssueRequest, IssuedCertificate, Issuer } from '../certificate.js'
+import { AcmeError, ErrorCodes, invalidOption } from '../errors.js'
+import { normalizeNames } from '../names.js'
+import type { Storage } from '../storage/contract.js'
+import { localAuthority } from './authority.js'
+import { pemOf, signLeaf } from './certs.js'
+import { readCsr } from './csr.js'
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+
+/** Options of the embedded local CA (`directoryUrl: 'local'`). Defaults are Caddy's `tls internal` ones. */
+export interface LocalIssuerOptions {
+  /**
+   * Where the root and intermediate (certificate + PKCS#8 key) are kept. Instances sharing
+   * the storage share one CA, so a root trusted once covers the whole cluster.
+   */
+  storage: Storage
+  /** Lifetime of the root, created once, in ms. Default 3600 days (about 10 years). */
+  rootLifetimeMs?: number
+  /**
+   * Lifetime of an intermediate, in ms. It is re-issued from the root when a third of it (or
+   * less than one leaf lifetime) remains. Must be shorter than the root's. Default 7 days.
+   */
+  intermediateLifetimeMs?: number
+  /** Lifetime of the certificates issued, in ms. Must be shorter than the intermediate's. Default 12 hours. */
+  leafLifetimeMs?: number
+  /**
+   * Start of the CA certificates' common names: "<prefix> - 2026 ECC Root" and
+   * "<prefix> - ECC Intermediate". At most 40 characters. Default 'fastify-acme Local Authority'.
+   */
+  commonNamePrefix?: string
+}
+
+/** The embedded local CA, usable wherever an ACME issuer is. */
+export interface LocalIssuer extends Issuer {
+  readonly key: 'local'
+  readonly directoryUrl: 'local'
+  /**
+   * The root certificate (PEM), created on first use. Clients trust the local CA by trusting
+   * it: `tls.connect({ ca })`, NODE_EXTRA_CA_CERTS, or the OS / browser trust store.
+   */
+  rootCertificate (): Promise<string>
+}
+
+/**
+ * Creates the local CA issuer: like Caddy's `tls internal`, an ECDSA P-256 root signs a
+ * short-lived intermediate, which signs short-lived leaves. Needs no network.
+ * `issue()` returns the leaf and the intermediate (not the root).
+ */
+export function createLocalIssuer (options: LocalIssuerOptions): LocalIssuer {
+  const storage = options?.storage
+  if (typeof storage !== 'object' || storage === null || typeof storage.get !== 'function' || typeof storage.lock !== 'function') {
+    invalidOption('storage', storage, 'a Storage')
+  }
+  const rootLifetimeMs = lifetime('rootLifetimeMs', options.rootLifetimeMs, 3600 * DAY)
+  const intermediateLifetimeMs = lifetime('intermediateLifetimeMs', options.intermediateLifetimeMs, 7 * DAY)
+  const leafLifetimeMs = lifetime('leafLifetimeMs', options.leafLifetimeMs, 12 * HOUR)
+  if (intermediateLifetimeMs >= rootLifetimeMs) invalidOption('intermediateLifetimeMs', intermediateLifetimeMs, `less than rootLifetimeMs (${rootLifetimeMs})`)
+  if (leafLifetimeMs >= intermediateLifetimeMs) invalidOption('leafLifetimeMs', leafLifetimeMs, `less than intermediateLifetimeMs (${intermediateLifetimeMs})`)
+  const commonNamePrefix = options.commonNamePrefix ?? 'fastify-acme Local Authority'
+  if (typeof commonNamePrefix !== 'string' || commonNamePrefix.trim() === '' || commonNamePrefix.length > 40) {
+    invalidOption('commonNamePrefix', commonNamePrefix, 'a non-empty string of at most 40 characters')
+  }
+
+  const authority = localAuthority(storage, { rootLifetimeMs, intermediateLifetimeMs, leafLifetimeMs, commonNamePrefix })
+
+  return {
+    key: 'local',
+    directoryUrl: 'local',
+    async issue (request: IssueRequest): Promise<IssuedCertificate> {
+      throwIfAborted(request.signal)
+      const names = normalizeNames(request.names)
+      const key = await readCsr(request.csr, names)
+      const ca = await authority.intermediate()
+      throwIfAborted(request.signal)
+      const leaf = await signLeaf(ca, { names, ...key, lifetimeMs: leafLifetimeMs })
+      return { certificate: pemOf(leaf) + ca.certificate }
+    },
+    async rootCertificate () {
+      return (await authority.root()).certificate
+    },
+  }
+}
+
+function lifetime (option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1000) invalidOption(option, value, 'a number of ms, at least 1000')
+  return value
+}
+
+function throwIfAborted (signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AcmeError(ErrorCodes.ABORTED, 'local certificate issuance was aborted', { cause: signal.reason })
+}
