@@ -1,7 +1,8 @@
 import { defineProject } from 'vitest/config'
 
 export default defineProject({
-  resolve: { conditions: ['source'] },
+  // resolve sibling packages to their TypeScript source, so tests never need a build
+  ssr: { resolve: { conditions: ['source'] } },
   test: {
     name: 'fastify-acme',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
