@@ -11,7 +11,7 @@ import type { HarnessServices } from './services.js'
  */
 export default async function setup (project: TestProject) {
   const started = Date.now()
-  const [challtestsrv, redis, s3] = await Promise.all([startChalltestsrv(), startRedis(), startS3Server()])
+  const [challtestsrv, redis, s3] = await Promise.all([startChalltestsrv(), startRedis({ appendonly: true }), startS3Server()])
   const pebble = await startPebble({ dnsServer: challtestsrv.dnsServer })
   const services: HarnessServices = {
     challtestsrv: { dnsServer: challtestsrv.dnsServer, managementUrl: challtestsrv.managementUrl },

@@ -1,0 +1,50 @@
+import type { CertificateManager, Logger } from '@fastify-acme/core'
+import http from 'node:http'
+
+const PREFIX = '/.well-known/acme-challenge/'
+
+/** Where the plugin's own HTTP listener binds. */
+export interface Http01ListenerOptions {
+  /** default 80; the port CAs use for HTTP-01 */
+  port: number
+  /** default '::' (all addresses, IPv4 too) */
+  host: string
+  /** 308-redirect every other request to https (default true); false answers 404 */
+  redirect: boolean
+  /** the HTTPS port to redirect to, when not 443 */
+  httpsPort?: number
+}
+
+/**
+ * A small HTTP server for port 80: answers ACME HTTP-01 tokens and redirects everything else
+ * to https (308 keeps the method and body). Nothing else runs on it.
+ */
+export async function startHttp01Listener (manager: CertificateManager, opts: Http01ListenerOptions, log: Logger): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/'
+    if (url.startsWith(PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+      manager.respondHttp01(req.headers.host, url.slice(PREFIX.length)).then(
+        (body) => res.writeHead(body ? 200 : 404, { 'content-type': 'text/plain' }).end(body ?? 'not found'),
+        () => res.writeHead(400, { 'content-type': 'text/plain' }).end('bad challenge request')
+      )
+      return
+    }
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '')
+    if (!opts.redirect || !host || /[^A-Za-z0-9.\-[\]:]/.test(host)) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+      return
+    }
+    const port = opts.httpsPort && opts.httpsPort !== 443 ? `:${opts.httpsPort}` : ''
+    res.writeHead(308, { location: `https://${host}${port}${url}` }).end()
+  })
+  server.keepAliveTimeout = 5000
+  server.headersTimeout = 10_000
+  server.requestTimeout = 10_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() })
+  })
+  server.on('error', (err) => log.error({ err: err.message }, 'HTTP-01 listener error'))
+  log.info({ port: opts.port, host: opts.host }, 'HTTP-01 listener started')
+  return server
+}

@@ -1,0 +1,99 @@
+import type { CertificateManager } from '@fastify-acme/core'
+import type { SecureContext, SecureContextOptions, TLSSocket } from 'node:tls'
+
+const ACME_TLS = 'acme-tls/1'
+const kChallenge = Symbol('fastify-acme.acme-tls')
+
+/** Options for acmeHttps(). */
+export interface AcmeHttpsOptions {
+  /**
+   * TLS options for every certificate (ciphers, minVersion, ecdhCurve, ...). They are set on the
+   * server and on each certificate's context, and survive every swap.
+   */
+  tls?: Omit<SecureContextOptions, 'key' | 'cert' | 'pfx' | 'passphrase'>
+  /**
+   * Application protocols to offer, in preference order (default ['http/1.1']; use
+   * ['h2', 'http/1.1'] with `http2: true`). acme-tls/1 is handled by the plugin.
+   */
+  alpnProtocols?: string[]
+}
+
+/** The https options acmeHttps() returns: spread-able into Fastify({ https }). */
+export interface AcmeHttpsServerOptions extends Omit<SecureContextOptions, 'key' | 'cert'> {
+  SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
+  ALPNCallback: (info: { servername: string, protocols: string[] }) => string | undefined
+}
+
+/**
+ * The link between one acmeHttps() options object and the plugin registered on the Fastify
+ * instance built with it. Until a manager is attached, handshakes get the server default.
+ */
+export class HttpsBinding {
+  manager?: CertificateManager
+  readonly options: AcmeHttpsServerOptions
+
+  constructor (opts: AcmeHttpsOptions = {}) {
+    const protocols = opts.alpnProtocols ?? ['http/1.1']
+    // `this` in both callbacks is the TLSSocket; ALPNCallback runs before SNICallback
+    const binding = this
+    this.options = {
+      ...opts.tls,
+      SNICallback (this: TLSSocket | undefined, servername, cb) {
+        const manager = binding.manager
+        if (!manager) return cb(null, undefined)
+        if (this && (this as unknown as Record<symbol, boolean>)[kChallenge]) {
+          manager.loadTlsAlpnContext(servername).then((ctx) => cb(null, ctx), () => cb(null, undefined))
+          return
+        }
+        const ctx = manager.secureContext(servername)
+        if (ctx) return cb(null, ctx)
+        manager.loadSecureContext(servername).then((c) => cb(null, c), () => cb(null, undefined))
+      },
+      ALPNCallback (this: TLSSocket | undefined, { servername, protocols: offered }) {
+        if (offered.includes(ACME_TLS) && binding.manager && servername) {
+          // a CA validating TLS-ALPN-01: SNICallback serves the challenge certificate
+          if (this) (this as unknown as Record<symbol, boolean>)[kChallenge] = true
+          return ACME_TLS
+        }
+        if (!servername && binding.manager && this) {
+          // no SNI (an IP literal): SNICallback will not run, so pick the default certificate here
+          const ctx = binding.defaultContext()
+          if (ctx) this.setKeyCert(ctx)
+        }
+        return protocols.find((p) => offered.includes(p))
+      },
+    }
+    bindings.set(this.options.ALPNCallback, this)
+  }
+
+  /** The context for clients without SNI: the first managed certificate that is served. */
+  defaultContext (): SecureContext | undefined {
+    const name = this.manager?.defaultName()
+    return name ? this.manager!.secureContext(name) : undefined
+  }
+}
+
+const bindings = new WeakMap<object, HttpsBinding>()
+
+/**
+ * https options for Fastify whose SNICallback and ALPNCallback serve the certificates of the
+ * fastify-acme plugin registered on that instance: many certificates by SNI, on-demand TLS,
+ * and TLS-ALPN-01 in-process.
+ *
+ * ```ts
+ * const app = Fastify({ https: acmeHttps() })
+ * await app.register(fastifyAcme, { domains: ['example.com'], ... })
+ * ```
+ */
+export function acmeHttps (opts: AcmeHttpsOptions = {}): AcmeHttpsServerOptions {
+  return new HttpsBinding(opts).options
+}
+
+/**
+ * The binding of a server built from acmeHttps() options, if it was. Node keeps the
+ * ALPNCallback it was given on the server object, which is how the plugin finds its binding.
+ */
+export function bindingOf (server: unknown): HttpsBinding | undefined {
+  const callback = (server as { ALPNCallback?: unknown } | null)?.ALPNCallback
+  return typeof callback === 'function' ? bindings.get(callback) : undefined
+}

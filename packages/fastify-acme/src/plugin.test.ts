@@ -1,0 +1,134 @@
+import { memoryStorage } from '@fastify-acme/core'
+import { services } from '@fastify-acme/harness/vitest'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { afterEach, describe, expect, it } from 'vitest'
+import { httpsGet, pebbleRoot, pointName, uniqueLoopbackAddress } from '../test/fixtures.js'
+import fastifyAcme, { acmeHttps } from './index.js'
+
+describe('fastify-acme against Pebble', () => {
+  const { pebble } = services()
+  const apps: FastifyInstance[] = []
+  afterEach(async () => { await Promise.all(apps.splice(0).map((a) => a.close())) })
+
+  const ca = { directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, env: false } as const
+
+  it('issues with HTTP-01 and serves the certificate over HTTPS (acmeHttps SNI)', async () => {
+    const address = uniqueLoopbackAddress()
+    const name = await pointName(address)
+    const app = Fastify({ https: acmeHttps() })
+    apps.push(app)
+    app.get('/', async () => 'hello')
+    await app.register(fastifyAcme, { ...ca, domains: [name], storage: memoryStorage(), challenges: { http01: { port: pebble.httpPort, host: address } } })
+    const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
+    await app.listen({ port: 0, host: address })
+    await obtained
+    const port = (app.server.address() as { port: number }).port
+    const res = await httpsGet(address, port, name, await pebbleRoot())
+    expect(res).toMatchObject({ status: 200, body: 'hello' })
+    expect(app.acme.list()[0]).toMatchObject({ names: [name], status: 'valid' })
+  })
+
+  it('serves through setSecureContext on a plain Fastify({ https }) server', async () => {
+    const address = uniqueLoopbackAddress()
+    const name = await pointName(address)
+    const { createTlsFixture } = await import('@fastify-acme/harness')
+    const bootstrap = createTlsFixture()
+    const app = Fastify({ https: { key: bootstrap.key, cert: bootstrap.cert, minVersion: 'TLSv1.3' } })
+    apps.push(app)
+    app.get('/', async () => 'plain')
+    await app.register(fastifyAcme, { ...ca, domains: [name], storage: memoryStorage(), challenges: { http01: { port: pebble.httpPort, host: address } } })
+    const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
+    await app.listen({ port: 0, host: address })
+    await obtained
+    const port = (app.server.address() as { port: number }).port
+    const res = await httpsGet(address, port, name, await pebbleRoot())
+    expect(res).toMatchObject({ status: 200, body: 'plain' })
+  })
+})
+
+describe('fastify-acme challenges and configuration', () => {
+  const { pebble } = services()
+  const apps: FastifyInstance[] = []
+  afterEach(async () => { await Promise.all(apps.splice(0).map((a) => a.close())) })
+
+  it('issues with TLS-ALPN-01 alone: no HTTP-01 route, no port-80 listener', async () => {
+    const address = uniqueLoopbackAddress()
+    const name = await pointName(address)
+    const app = Fastify({ https: acmeHttps() })
+    apps.push(app)
+    app.get('/', async () => 'alpn')
+    await app.register(fastifyAcme, {
+      directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, env: false,
+      domains: [name], storage: memoryStorage(), challenges: { http01: false },
+    })
+    const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
+    await app.listen({ port: pebble.tlsPort, host: address })
+    await obtained
+    const res = await httpsGet(address, pebble.tlsPort, name, await pebbleRoot())
+    expect(res).toMatchObject({ status: 200, body: 'alpn' })
+    expect((await app.inject({ url: '/.well-known/acme-challenge/abcdefghijklmnopqrstuvwxyz012345' })).statusCode).toBe(404)
+  })
+
+  it('takes its whole configuration from the environment', async () => {
+    const address = uniqueLoopbackAddress()
+    const name = await pointName(address)
+    const { mkdtempSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(`${tmpdir()}/acme-env-`)
+    const saved = { ...process.env }
+    Object.assign(process.env, {
+      ACME_DOMAINS: name,
+      ACME_EMAIL: 'env@example.test',
+      ACME_DIRECTORY_URL: pebble.directoryUrl,
+      ACME_CA_BUNDLE: pebble.caBundle,
+      ACME_TERMS_OF_SERVICE_AGREED: 'true',
+      ACME_STORAGE: `file://${dir}`,
+      ACME_HTTP_PORT: String(pebble.httpPort),
+      ACME_HTTP_HOST: address,
+    })
+    try {
+      const app = Fastify({ https: acmeHttps() })
+      apps.push(app)
+      app.get('/', async () => 'env')
+      await app.register(fastifyAcme)
+      const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
+      await app.listen({ port: 0, host: address })
+      await obtained
+      const port = (app.server.address() as { port: number }).port
+      expect(await httpsGet(address, port, name, await pebbleRoot())).toMatchObject({ status: 200, body: 'env' })
+    } finally {
+      process.env = saved
+    }
+  })
+
+  it('names the bad environment variable', async () => {
+    const app = Fastify()
+    apps.push(app)
+    const err = await app.register(fastifyAcme, { env: { ACME_HTTP_PORT: 'eighty' } }).then(() => null, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION' })
+    expect((err as Error).message).toContain('ACME_HTTP_PORT')
+  })
+
+  it('refuses a second registration on one instance', async () => {
+    const app = Fastify()
+    apps.push(app)
+    await app.register(fastifyAcme, { env: false, storage: memoryStorage(), challenges: { http01: { port: false } } })
+    const err = await app.register(fastifyAcme, { env: false, storage: memoryStorage() }).then(() => null, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'ERR_ACME_ALREADY_REGISTERED' })
+  })
+
+  it('answers HTTP-01 on the app route, checking the token alphabet and the Host', async () => {
+    const app = Fastify()
+    apps.push(app)
+    await app.register(fastifyAcme, { env: false, storage: memoryStorage(), challenges: { http01: { port: false } } })
+    await app.ready()
+    const token = 'tok_' + 'a'.repeat(39)
+    await app.acme.http01.present({ identifier: { type: 'dns', value: 'site.example.test' }, wildcard: false, type: 'http-01', token, keyAuthorization: `${token}.thumb` })
+    const get = (url: string, host: string) => app.inject({ url, headers: { host } })
+    expect((await get(`/.well-known/acme-challenge/${token}`, 'site.example.test')).body).toBe(`${token}.thumb`)
+    expect((await get(`/.well-known/acme-challenge/${token}`, 'evil.example.test')).statusCode).toBe(404)
+    expect((await get('/.well-known/acme-challenge/..%2F..%2Fetc%2Fpasswd', 'site.example.test')).statusCode).toBe(400)
+    // Fastify itself refuses a parameter over 100 characters (maxParamLength) with 414
+    expect((await get(`/.well-known/acme-challenge/${'x'.repeat(5000)}`, 'site.example.test')).statusCode).toBe(414)
+  })
+})

@@ -1,0 +1,155 @@
+import {
+  AcmeError, CertificateManager, ErrorCodes, invalidOption, type CertificateManagerOptions, type Dns01Provider, type Storage,
+} from '@fastify-acme/core'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { Server as HttpServer } from 'node:http'
+import path from 'node:path'
+import tls from 'node:tls'
+import { parseDomains, readAcmeEnv, readCaBundle } from './env.js'
+import { startHttp01Listener, type Http01ListenerOptions } from './http01-listener.js'
+import { bindingOf } from './https.js'
+import { SecureContextReloader } from './reload.js'
+
+/** Options of the fastify-acme plugin. Every CertificateManager option applies too. */
+export interface FastifyAcmeOptions extends Omit<CertificateManagerOptions, 'storage' | 'challenges' | 'logger'> {
+  /**
+   * The certificates to manage: a list of names is one certificate; a list of lists is several
+   * (`[['a.com', 'www.a.com'], ['b.com']]`). Default: ACME_DOMAINS, else none (on-demand only).
+   */
+  domains?: string[] | string[][]
+  /** Default: ACME_STORAGE, else fsStorage({ dir: './acme-data' }) in the working directory. */
+  storage?: Storage
+  challenges?: {
+    /**
+     * HTTP-01: the route `/.well-known/acme-challenge/:token` on the app, plus the plugin's own
+     * listener (default port 80 on '::'; `port: false` for the route alone; `false` disables HTTP-01).
+     */
+    http01?: false | { port?: number | false, host?: string, redirect?: boolean }
+    /** TLS-ALPN-01 in-process; needs `Fastify({ https: acmeHttps() })` (default true when it is) */
+    tlsAlpn01?: boolean
+    /** DNS-01 through a provider (needed for wildcards) */
+    dns01?: Dns01Provider
+    order?: CertificateManagerOptions['challenges'] extends infer C ? C extends { order?: infer O } ? O : never : never
+  }
+  /** Read ACME_* environment variables (default true); pass an object to read from it instead of process.env. */
+  env?: boolean | Record<string, string | undefined>
+  /** How long close() waits for orders in flight before aborting them, in ms (default 10 000). */
+  closeTimeoutMs?: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The certificate manager of fastify-acme: list, obtain, renew, revoke, events. */
+    acme: CertificateManager
+  }
+}
+
+const CHALLENGE_ROUTE = '/.well-known/acme-challenge/:token'
+
+export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (fastify, options) => {
+  if (fastify.hasDecorator('acme')) {
+    throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'fastify-acme is already registered on this instance')
+  }
+  const log = fastify.log.child({ plugin: 'fastify-acme' })
+  const opts = await withEnvironment(fastify, options ?? {})
+  const binding = bindingOf(fastify.server)
+  const ownsStorage = opts.storage === undefined
+  const storage = opts.storage ?? await defaultStorage(opts.storageUrl)
+
+  const http01 = opts.challenges?.http01 === false ? false : { ...opts.challenges?.http01 }
+  const tlsAlpn01 = binding !== undefined && opts.challenges?.tlsAlpn01 !== false
+  if (opts.challenges?.tlsAlpn01 === true && !binding) {
+    log.warn('challenges.tlsAlpn01 needs Fastify({ https: acmeHttps() }); TLS-ALPN-01 is off')
+  }
+  const { domains, storageUrl: _, closeTimeoutMs = 10_000, env: __, challenges, ...managerOptions } = opts
+  const manager = new CertificateManager({
+    ...managerOptions,
+    storage,
+    logger: log,
+    challenges: {
+      http01: http01 !== false,
+      tlsAlpn01,
+      ...(challenges?.dns01 ? { dns01: challenges.dns01 } : {}),
+      ...(challenges?.order ? { order: challenges.order } : {}),
+    },
+    tls: { ...managerOptions.tls, options: { ...managerOptions.tls?.options } },
+  })
+  if (domains) manager.add(domains)
+  fastify.decorate('acme', manager)
+
+  if (binding) {
+    if (binding.manager) throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'these acmeHttps() options are already bound to another fastify-acme registration')
+    binding.manager = manager
+  }
+  const reloader = !binding && fastify.server instanceof tls.Server
+    ? new SecureContextReloader(fastify.server, manager, managerOptions.tls?.options ?? {}, log)
+    : undefined
+  if (reloader) manager.on('updated', () => reloader.reload())
+
+  if (http01 !== false) {
+    fastify.get(CHALLENGE_ROUTE, async (request, reply) => {
+      const { token } = request.params as { token: string }
+      try {
+        const body = await manager.respondHttp01(request.headers.host, token)
+        return body === null ? reply.code(404).type('text/plain').send('not found') : reply.type('text/plain').send(body)
+      } catch {
+        return reply.code(400).type('text/plain').send('bad challenge request')
+      }
+    })
+  }
+
+  let listener: HttpServer | undefined
+  fastify.addHook('onReady', async () => {
+    if (http01 !== false && http01.port !== false) {
+      const listenerOptions: Http01ListenerOptions = { port: http01.port ?? 80, host: http01.host ?? '::', redirect: http01.redirect ?? true }
+      listener = await startHttp01Listener(manager, listenerOptions, log)
+    }
+  })
+  fastify.addHook('onListen', async () => {
+    manager.start().catch((err: Error) => log.error({ err: err.message }, 'certificate maintenance could not start'))
+  })
+  fastify.addHook('onClose', async () => {
+    reloader?.close()
+    if (binding) binding.manager = undefined
+    await manager.close({ timeoutMs: closeTimeoutMs })
+    if (listener) await new Promise<void>((resolve) => { listener!.close(() => resolve()); listener!.closeAllConnections() })
+    if (ownsStorage) await storage.close?.()
+  })
+}
+
+type ResolvedPluginOptions = FastifyAcmeOptions & { storageUrl?: string }
+
+/** Code options win; the environment fills what they leave out. */
+async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOptions): Promise<ResolvedPluginOptions> {
+  if (typeof options !== 'object') invalidOption('options', options, 'an object')
+  if (options.env === false) return options
+  const env = await readAcmeEnv(fastify, typeof options.env === 'object' ? options.env : process.env)
+  const http01 = options.challenges?.http01
+  const envPort = env.ACME_HTTP_PORT !== undefined || env.ACME_HTTP_HOST !== undefined
+  return {
+    ...(env.ACME_DOMAINS ? { domains: parseDomains(env.ACME_DOMAINS) } : {}),
+    ...(env.ACME_EMAIL ? { email: env.ACME_EMAIL } : {}),
+    ...(env.ACME_DIRECTORY_URL ? { directoryUrl: env.ACME_DIRECTORY_URL } : {}),
+    ...(env.ACME_STORAGE ? { storageUrl: env.ACME_STORAGE } : {}),
+    ...(env.ACME_EAB_KID && env.ACME_EAB_HMAC_KEY ? { eab: { kid: env.ACME_EAB_KID, hmacKey: env.ACME_EAB_HMAC_KEY } } : {}),
+    ...(env.ACME_CA_BUNDLE ? { caBundle: readCaBundle(env.ACME_CA_BUNDLE) } : {}),
+    ...(env.ACME_TERMS_OF_SERVICE_AGREED !== undefined ? { termsOfServiceAgreed: env.ACME_TERMS_OF_SERVICE_AGREED } : {}),
+    ...(env.ACME_KEY_TYPE ? { keyType: env.ACME_KEY_TYPE as FastifyAcmeOptions['keyType'] } : {}),
+    ...options,
+    challenges: {
+      ...options.challenges,
+      ...(http01 !== false && envPort
+        ? { http01: { ...(env.ACME_HTTP_PORT !== undefined ? { port: env.ACME_HTTP_PORT } : {}), ...(env.ACME_HTTP_HOST ? { host: env.ACME_HTTP_HOST } : {}), ...http01 } }
+        : {}),
+    },
+  }
+}
+
+async function defaultStorage (url: string | undefined): Promise<Storage> {
+  if (url) {
+    const { storageFromUrl } = await import('@fastify-acme/storage-adapters')
+    return storageFromUrl(url)
+  }
+  const { fsStorage } = await import('@fastify-acme/storage-adapters/fs')
+  return fsStorage({ dir: path.resolve('acme-data') })
+}

@@ -1,0 +1,69 @@
+import type { CertificateManager, Logger } from '@fastify-acme/core'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import type { Server as TlsServer, SecureContextOptions } from 'node:tls'
+import tls from 'node:tls'
+
+/** The TLS settings Node keeps on a server after setSecureContext() (which resets what it is not given). */
+const KEPT = ['ca', 'ciphers', 'crl', 'dhparam', 'ecdhCurve', 'honorCipherOrder', 'maxVersion', 'minVersion',
+  'secureOptions', 'secureProtocol', 'sessionIdContext', 'sigalgs'] as const
+
+const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncEnd'
+
+/**
+ * Serves the plugin's certificate on a plain `Fastify({ https: {...} })` through the public
+ * server.setSecureContext(), on every binding: listening on 'localhost' makes Fastify open a
+ * second server (::1 beside 127.0.0.1) which `app.server` does not expose, so listening servers
+ * are watched through Node's diagnostics channel and claimed when they share this app's
+ * request handler. Each swap passes the server's current TLS settings, the plugin's `tls`
+ * options, the new key and certificate, and the current ticket keys (so resumption survives).
+ */
+export class SecureContextReloader {
+  readonly servers = new Set<TlsServer>()
+  readonly #handler: unknown
+  readonly #onListen = (message: unknown) => {
+    const server = (message as { server?: unknown }).server
+    if (server instanceof tls.Server && !this.servers.has(server) && server.listeners('request').includes(this.#handler as never)) {
+      this.servers.add(server)
+      this.reload()
+    }
+  }
+
+  constructor (
+    primary: TlsServer,
+    private readonly manager: CertificateManager,
+    private readonly tlsOptions: Omit<SecureContextOptions, 'key' | 'cert'>,
+    private readonly log: Logger
+  ) {
+    this.servers.add(primary)
+    this.#handler = primary.listeners('request')[0]
+    subscribe(LISTEN_CHANNEL, this.#onListen)
+  }
+
+  /** Puts the default certificate into every server; a no-op until one is served. */
+  reload (): void {
+    const name = this.manager.defaultName()
+    const options = name ? this.manager.secureContextOptions(name) : undefined
+    if (!options) return
+    for (const server of this.servers) {
+      try {
+        server.setSecureContext({ ...kept(server), ...this.tlsOptions, ...options, ticketKeys: server.getTicketKeys() })
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'setSecureContext failed; the previous certificate stays')
+      }
+    }
+  }
+
+  close (): void {
+    unsubscribe(LISTEN_CHANNEL, this.#onListen)
+    this.servers.clear()
+  }
+}
+
+function kept (server: TlsServer): SecureContextOptions {
+  const out: Record<string, unknown> = {}
+  for (const key of KEPT) {
+    const value = (server as unknown as Record<string, unknown>)[key]
+    if (value !== undefined && value !== null) out[key] = value
+  }
+  return out as SecureContextOptions
+}
