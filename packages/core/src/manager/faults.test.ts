@@ -1,0 +1,60 @@
+import { startAcmeProxy, type AcmeProxy } from '@fastify-acme/harness'
+import { services } from '@fastify-acme/harness/vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pointName, serveHttp01 } from '../../test/acme-fixtures.js'
+import { memoryStorage } from '../storage/memory.js'
+import { createCertificateManager } from './manager.js'
+
+describe('CA faults', () => {
+  const { pebble } = services()
+  let proxy: AcmeProxy
+  beforeAll(async () => { proxy = await startAcmeProxy({ upstream: pebble.directoryUrl, upstreamCa: pebble.caBundle, tls: pebble.tls }) })
+  afterAll(async () => { await proxy?.close() })
+
+  it('obeys Retry-After on 429, backs off on 503 and dropped connections, and still gets the certificate', async () => {
+    const manager = createCertificateManager({
+      directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage: memoryStorage(),
+    })
+    const http = await serveHttp01(manager.http01)
+    try {
+      const name = await pointName(http.address, 'fault')
+      const from = proxy.requests.length
+      proxy.inject({ resource: 'newOrder', action: { status: 429, retryAfter: 2 } })
+      proxy.inject({ resource: 'finalize', times: 2, action: { status: 503 } })
+      proxy.inject({ resource: 'authz', action: { drop: true } })
+      await manager.manage([name])
+      const log = proxy.requests.slice(from)
+      const limited = log.find((r) => r.resource === 'newOrder' && r.status === 429)!
+      const next = log.find((r) => r.at > limited.at)!
+      expect(next.at - limited.at).toBeGreaterThanOrEqual(2000) // nothing at all before Retry-After
+      expect(log.filter((r) => r.resource === 'finalize').map((r) => r.status)).toEqual([503, 503, 200])
+      expect(log.length).toBeLessThan(30) // no tight loop
+      expect(manager.list().find((c) => c.names[0] === name)?.status).toBe('valid')
+    } finally {
+      await manager.close()
+      await http.close()
+    }
+  })
+
+  it('a long Retry-After is not slept in the request: the failure is stored with its next attempt time', async () => {
+    const manager = createCertificateManager({
+      directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage: memoryStorage(),
+    })
+    const http = await serveHttp01(manager.http01)
+    try {
+      const name = await pointName(http.address, 'longra')
+      proxy.inject({ resource: 'newOrder', action: { status: 429, retryAfter: 3600, problemType: 'rateLimited', detail: 'too many new orders' } })
+      const failed = new Promise<{ nextAttemptAt: Date | null }>((resolve) => manager.once('failed', resolve))
+      const started = Date.now()
+      const err = await manager.manage([name]).catch((e: unknown) => e)
+      expect(Date.now() - started).toBeLessThan(5000)
+      expect(err).toMatchObject({ code: 'ERR_ACME_RATE_LIMITED' })
+      const { nextAttemptAt } = await failed
+      expect(nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(started + 3600_000 - 1000)
+      expect(manager.list()[0]!.lastError!.code).toBe('ERR_ACME_RATE_LIMITED')
+    } finally {
+      await manager.close()
+      await http.close()
+    }
+  })
+})
