@@ -1,8 +1,8 @@
-import acme from 'acme-client'
 import { generateKeyPair } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { KeyType } from './certificate.js'
 import { isIpAddress } from './names.js'
+import { loadX509, webCrypto, webCryptoKeys } from './x509.js'
 
 const generate = promisify(generateKeyPair)
 
@@ -22,7 +22,16 @@ export async function generatePrivateKey (type: KeyType): Promise<string> {
  * characters is the common name; every name, IP addresses included, goes in subjectAltName.
  */
 export async function createCsr (names: string[], keyPem: string): Promise<string> {
+  const x509 = loadX509()
   const commonName = names.find((n) => !isIpAddress(n) && n.length <= 64)
-  const [, csr] = await acme.crypto.createCsr({ ...(commonName ? { commonName } : {}), altNames: names }, keyPem)
-  return csr.toString()
+  const { keys, algorithm } = await webCryptoKeys(keyPem)
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    ...(commonName ? { name: [{ CN: [commonName] }] } : {}),
+    keys,
+    signingAlgorithm: algorithm,
+    extensions: [
+      new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: isIpAddress(n) ? 'ip' : 'dns', value: n }))),
+    ],
+  }, webCrypto)
+  return csr.toString('pem')
 }

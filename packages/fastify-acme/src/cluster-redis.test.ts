@@ -16,7 +16,10 @@ describe('cluster on Redis', () => {
     apps.push(app)
     app.get('/', async () => address)
     await app.register(fastifyAcme, {
-      directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, env: false,
+      directoryUrl: pebble.directoryUrl,
+      caBundle: pebble.caBundle,
+      termsOfServiceAgreed: true,
+      env: false,
       domains: [name],
       storage: redisStorage({ url: redis.url, namespace }),
       challenges: { http01: { port: pebble.httpPort, host: address } },

@@ -1,5 +1,4 @@
 import { AcmeError, ErrorCodes, KEY_TYPES } from '@fastify-acme/core'
-import fastifyEnv from '@fastify/env'
 import type { FastifyInstance } from 'fastify'
 import { readFileSync } from 'node:fs'
 
@@ -47,6 +46,9 @@ const schema = {
  */
 export async function readAcmeEnv (fastify: FastifyInstance, data: Record<string, string | undefined>): Promise<AcmeEnv> {
   let env: AcmeEnv = {}
+  // @fastify/env (ajv) costs ~65 ms to load: skip it when no ACME_* variable is set
+  if (!Object.keys(data).some((key) => key.startsWith('ACME_'))) return env
+  const { default: fastifyEnv } = await import('@fastify/env')
   try {
     await fastify.register(async (child) => {
       await child.register(fastifyEnv, { confKey: 'acmeEnv', schema, data, dotenv: false })

@@ -31,7 +31,10 @@ describe('on-demand TLS', () => {
     app = Fastify({ https: acmeHttps() })
     app.get('/', async () => 'on demand')
     await app.register(fastifyAcme, {
-      directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, env: false,
+      directoryUrl: proxy.directoryUrl,
+      caBundle: pebble.caBundle,
+      termsOfServiceAgreed: true,
+      env: false,
       storage,
       challenges: { http01: { port: pebble.httpPort, host: address } },
       onDemand: { allow: (name) => { asked++; return allowed.has(name) } },

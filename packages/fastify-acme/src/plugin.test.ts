@@ -58,8 +58,13 @@ describe('fastify-acme challenges and configuration', () => {
     apps.push(app)
     app.get('/', async () => 'alpn')
     await app.register(fastifyAcme, {
-      directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, env: false,
-      domains: [name], storage: memoryStorage(), challenges: { http01: false },
+      directoryUrl: pebble.directoryUrl,
+      caBundle: pebble.caBundle,
+      termsOfServiceAgreed: true,
+      env: false,
+      domains: [name],
+      storage: memoryStorage(),
+      challenges: { http01: false },
     })
     const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
     await app.listen({ port: pebble.tlsPort, host: address })

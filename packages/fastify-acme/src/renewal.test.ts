@@ -19,8 +19,13 @@ describe('renewal without restart', () => {
     const app = Fastify({ https: acmeHttps() })
     app.get('/', async () => 'ok')
     await app.register(fastifyAcme, {
-      directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, env: false,
-      domains: [name], storage: memoryStorage(), challenges: { http01: { port: pebble.httpPort, host: address } },
+      directoryUrl: pebble.directoryUrl,
+      caBundle: pebble.caBundle,
+      termsOfServiceAgreed: true,
+      env: false,
+      domains: [name],
+      storage: memoryStorage(),
+      challenges: { http01: { port: pebble.httpPort, host: address } },
     })
     try {
       const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))

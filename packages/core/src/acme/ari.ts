@@ -1,7 +1,7 @@
-import { AuthorityKeyIdentifierExtension, X509Certificate } from '@peculiar/x509'
 import type { RenewalInfo } from '../certificate.js'
 import { splitPemChain } from '../certificate.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
+import { loadX509 } from '../x509.js'
 import { parseRetryAfter } from './client.js'
 
 /** Retry-After we assume when the CA gives none (RFC 9773 suggests a few hours). */
@@ -12,8 +12,9 @@ const DEFAULT_ARI_RETRY_MS = 6 * 3600_000
  * content). Null when the leaf has no Authority Key Identifier (then ARI cannot be used).
  */
 export function certIdOf (chainPem: string): string | null {
-  const leaf = new X509Certificate(splitPemChain(chainPem)[0] ?? '')
-  const keyId = leaf.getExtension(AuthorityKeyIdentifierExtension)?.keyId
+  const x509 = loadX509()
+  const leaf = new x509.X509Certificate(splitPemChain(chainPem)[0] ?? '')
+  const keyId = leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId
   if (!keyId) return null
   let serial = leaf.serialNumber
   if (serial.length % 2 === 1) serial = `0${serial}`

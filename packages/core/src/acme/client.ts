@@ -1,4 +1,5 @@
-import acme from 'acme-client'
+import type acme from 'acme-client'
+import { createRequire } from 'node:module'
 import { AcmeError, ErrorCodes } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { sleep, type Transport, type TransportResponse } from './transport.js'
@@ -64,7 +65,8 @@ export interface InternalClient extends acme.Client {
  * Pinned to acme-client 5.4's internals (`http`, `api`); the Pebble tests cover every path.
  */
 export function createClient (init: ClientInit): InternalClient {
-  const client = new acme.Client({
+  const { Client } = loadAcmeClient()
+  const client = new Client({
     directoryUrl: init.directoryUrl,
     accountKey: init.accountKey,
     accountUrl: init.accountUrl,
@@ -72,6 +74,17 @@ export function createClient (init: ClientInit): InternalClient {
   }) as InternalClient
   installTransport(client, init)
   return client
+}
+
+let acmeModule: typeof acme | undefined
+
+/**
+ * acme-client, loaded when the first ACME client is made (about 150 ms with axios and
+ * @peculiar/x509), so that apps using only the local CA never pay for it.
+ */
+function loadAcmeClient (): typeof acme {
+  acmeModule ??= createRequire(import.meta.url)('acme-client') as typeof acme
+  return acmeModule
 }
 
 /** Wires an acme-client HttpClient/AcmeApi pair to the transport (also after a key rollover). */

@@ -2,6 +2,7 @@ import { createHash, randomBytes, webcrypto } from 'node:crypto'
 import tls, { type SecureContext } from 'node:tls'
 import { AcmeError, ErrorCodes, describe } from '../errors.js'
 import { isIpAddress, normalizeName, type Identifier } from '../names.js'
+import { loadX509 } from '../x509.js'
 
 /** The ALPN protocol a CA offers when it validates TLS-ALPN-01 (RFC 8737 §6.2). */
 export const ACME_TLS_ALPN_PROTOCOL = 'acme-tls/1'
@@ -34,7 +35,7 @@ export async function createTlsAlpnChallenge (identifier: Identifier, keyAuthori
   if (typeof keyAuthorization !== 'string' || !KEY_AUTHORIZATION.test(keyAuthorization)) {
     throw new AcmeError(ErrorCodes.BAD_CHALLENGE_REQUEST, `key authorization must be "<token>.<thumbprint>" in base64url, got ${describe(keyAuthorization)}`)
   }
-  const x509 = await import('@peculiar/x509')
+  const x509 = loadX509()
   const keys = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
   // Authorization ::= OCTET STRING (SIZE (32)), DER: tag 0x04, length 0x20, SHA-256 digest
   const authorization = Buffer.concat([Buffer.from([0x04, 0x20]), createHash('sha256').update(keyAuthorization).digest()])

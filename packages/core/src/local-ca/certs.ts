@@ -1,28 +1,14 @@
-import { X509Certificate as NodeX509, KeyObject, createPrivateKey, randomBytes, webcrypto } from 'node:crypto'
-import { createRequire } from 'node:module'
+import { X509Certificate as NodeX509, KeyObject, createPrivateKey, randomBytes, type webcrypto } from 'node:crypto'
 import type * as X509 from '@peculiar/x509'
 import { AcmeError, ErrorCodes } from '../errors.js'
 import { isIpAddress } from '../names.js'
+import { loadX509, webCrypto } from '../x509.js'
 
-type X509Module = typeof X509
+export { loadX509, webCrypto }
 
-// Passed explicitly to every @peculiar/x509 call, so its global provider is never read or set.
-export const webCrypto = webcrypto
 const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' }
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' }
 const CLOCK_SKEW_MS = 60_000
-
-let x509Module: X509Module | undefined
-
-/**
- * @peculiar/x509 takes 100-200 ms to load, so it loads on first use of the local CA. It is
- * required, not imported: acme-client requires it too, and the CommonJS copy is then shared
- * instead of loading its ESM build (and its dependencies) a second time.
- */
-export function loadX509 (): X509Module {
-  x509Module ??= createRequire(import.meta.url)('@peculiar/x509') as X509Module
-  return x509Module
-}
 
 /** A CA certificate with its signing key, ready to sign. */
 export interface CaMaterial {

@@ -41,7 +41,9 @@ describe('External Account Binding (Pebble in EAB mode)', () => {
 describe('local CA through the manager', () => {
   it('issues and renews with no network, served over TLS and verified against the local root', async () => {
     const manager = createCertificateManager({
-      directoryUrl: 'local', storage: memoryStorage(), challenges: { http01: false },
+      directoryUrl: 'local',
+      storage: memoryStorage(),
+      challenges: { http01: false },
       localCa: { leafLifetimeMs: 2000 },
     })
     try {

@@ -1,4 +1,3 @@
-
 import type { Logger } from '../logger.js'
 import type { Managed } from './manager.js'
 import type { OnDemandOptions } from './options.js'
@@ -63,4 +62,3 @@ export class OnDemand {
     return allowed
   }
 }
-

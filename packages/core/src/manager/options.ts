@@ -214,4 +214,3 @@ function validateIssuer (cfg: IssuerConfig, prefix: string): IssuerConfig & { di
 function positiveInteger (name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) invalidOption(name, value, 'a positive integer')
 }
-
