@@ -53,6 +53,20 @@ export interface Managed {
   nextAttemptAt?: Date | null
 }
 
+/** Longest a handshake waits for a certificate being loaded or ordered (the order itself goes on). */
+const HANDSHAKE_WAIT_MS = 30_000
+
+/** Waits for `work` at most `ms` (or until `signal` aborts); never rejects. */
+async function waitAtMost (work: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const onAbort = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))
+  try {
+    await Promise.race([work.then(() => {}, () => {}), new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) }), onAbort])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 type Listener<E extends ManagerEventName> = (event: ManagerEvents[E]) => void
 
 /**
@@ -98,7 +112,7 @@ export class CertificateManager {
     const available: ChallengeSolver[] = [
       ...(challenges.http01 ? [this.http01] : []),
       ...(challenges.tlsAlpn01 ? [this.tlsAlpn01] : []),
-      ...(challenges.dns01 ? [new Dns01Solver(challenges.dns01)] : []),
+      ...(challenges.dns01 ? [new Dns01Solver(challenges.dns01, this.#log)] : []),
     ]
     this.#solvers = challenges.order.map((t) => available.find((s) => s.type === t)).filter((s): s is ChallengeSolver => s !== undefined)
     this.#issuers = this.#opts.issuers.map((cfg) => cfg.directoryUrl === 'local'
@@ -188,14 +202,15 @@ export class CertificateManager {
     let name: string
     try { name = normalizeName(servername) } catch { return undefined }
     const m = this.#byName.get(name) ?? this.#byName.get(`*.${name.slice(name.indexOf('.') + 1)}`)
+    const waitMs = this.#opts.onDemand?.handshakeTimeoutMs ?? HANDSHAKE_WAIT_MS
     if (m) {
-      await this.#ensure(m, { signal }).catch(() => {})
+      await waitAtMost(this.#ensure(m, {}), waitMs, signal)
       return this.#cache.lookup(servername)
     }
     if (!this.#onDemand) return undefined
     const added = await this.#onDemand.admit(name, signal)
     if (!added) return undefined
-    await this.#onDemand.wait(this.#ensure(added, { signal }), signal)
+    await waitAtMost(this.#ensure(added, {}), waitMs, signal)
     return this.#cache.lookup(servername)
   }
 

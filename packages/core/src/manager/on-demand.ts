@@ -32,18 +32,6 @@ export class OnDemand {
     return this.add(name)
   }
 
-  /** Waits for the certificate at most handshakeTimeoutMs; the order itself goes on. */
-  async wait (order: Promise<unknown>, signal?: AbortSignal): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.opts.handshakeTimeoutMs) })
-    const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))
-    try {
-      await Promise.race([order.then(() => {}, () => {}), timeout, aborted])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
   #decide (name: string): Promise<boolean> {
     const now = Date.now()
     const cached = this.#decisions.get(name)

@@ -1,6 +1,6 @@
 import type { KeyType } from '../certificate.js'
 import type { ChallengeType } from '../challenges/solver.js'
-import type { Dns01Provider } from '../challenges/dns-01.js'
+import { resolveDns01Options, type Dns01Config, type ResolvedDns01Options } from '../challenges/dns-01.js'
 import { AcmeError, ErrorCodes, invalidOption } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { EabCredentials } from '../acme/account.js'
@@ -41,8 +41,12 @@ export interface ChallengeOptions {
   http01?: boolean
   /** TLS-ALPN-01 through tlsAlpnContext() (default false: the host must route acme-tls/1 to it) */
   tlsAlpn01?: boolean
-  /** DNS-01 through this provider (needed for wildcards) */
-  dns01?: Dns01Provider
+  /**
+   * DNS-01 (needed for wildcards): a provider (e.g. rfc2136Provider() from
+   * `@fastify-acme/core/dns/rfc2136`), or `{ provider, resolvers, propagationTimeoutMs,
+   * propagationDelayMs, followCnames }` (see Dns01Options). Default: off.
+   */
+  dns01?: Dns01Config
   /** preference when several apply (default ['http-01', 'tls-alpn-01', 'dns-01']); a type that just failed goes last */
   order?: ChallengeType[]
 }
@@ -100,7 +104,7 @@ export interface ResolvedOptions {
   storage: Storage
   keyType: KeyType
   reuseKey: boolean
-  challenges: { http01: boolean, tlsAlpn01: boolean, dns01?: Dns01Provider, order: ChallengeType[] }
+  challenges: { http01: boolean, tlsAlpn01: boolean, dns01?: ResolvedDns01Options, order: ChallengeType[] }
   renewal: Required<RenewalOptions> & { syncIntervalMs: number, concurrency: number, stagingFallback: boolean }
   onDemand?: Required<OnDemandOptions>
   tls: { options: BaseTlsOptions, maxContexts?: number }
@@ -131,13 +135,11 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
   for (const flag of ['http01', 'tlsAlpn01'] as const) {
     if (ch[flag] !== undefined && typeof ch[flag] !== 'boolean') invalidOption(`challenges.${flag}`, ch[flag], 'a boolean')
   }
-  if (ch.dns01 !== undefined && (typeof ch.dns01?.present !== 'function' || typeof ch.dns01?.cleanup !== 'function')) {
-    invalidOption('challenges.dns01', ch.dns01, 'a DNS-01 provider with present() and cleanup()')
-  }
+  const dns01 = ch.dns01 === undefined ? undefined : resolveDns01Options(ch.dns01)
   const challenges = {
     http01: ch.http01 ?? true,
     tlsAlpn01: ch.tlsAlpn01 ?? false,
-    ...(ch.dns01 ? { dns01: ch.dns01 } : {}),
+    ...(dns01 ? { dns01 } : {}),
     order: ch.order ?? ['http-01', 'tls-alpn-01', 'dns-01'],
   }
   if (!challenges.http01 && !challenges.tlsAlpn01 && !challenges.dns01 && issuers.some((i) => i.directoryUrl !== 'local')) {
