@@ -10,6 +10,8 @@ export interface CertificateRef {
 
 /** Typed events of a CertificateManager (CertMagic's cert_obtaining / cert_obtained / cert_failed / ...). */
 export interface ManagerEvents {
+  /** the cluster-wide issuance lock for these names was acquired after waiting `waitMs` */
+  locked: { names: string[], waitMs: number }
   /** an order is about to start (after the lock is held and storage re-checked) */
   obtaining: CertificateRef & { renewal: boolean, forced: boolean }
   /** a new certificate (not a renewal) was stored and is served */

@@ -24,6 +24,8 @@ export interface IssuanceContext {
   stagingOf: (issuer: AcmeIssuer) => AcmeIssuer | undefined
   /** called once the lock is held, storage re-checked and an order is really going to start */
   onObtaining: (names: string[], issuer: string, renewal: boolean) => void
+  /** how long the issuance lock took to acquire, in ms */
+  onLocked: (names: string[], waitMs: number) => void
 }
 
 export interface IssuanceRequest {
@@ -48,7 +50,9 @@ export type IssuanceResult =
 export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest): Promise<IssuanceResult> {
   const primary = req.names[0]!
   await ctx.store.check()
+  const waitStarted = Date.now()
   const lock = await ctx.storage.lock(LockNames.issue(primary), { ttlMs: ctx.lockTtlMs, signal: req.signal })
+  ctx.onLocked(req.names, Date.now() - waitStarted)
   const signal = req.signal ? AbortSignal.any([req.signal, lock.lost]) : lock.lost
   let stored: CertificateBundle | null = null
   let state: RenewalState | null = null

@@ -394,6 +394,7 @@ export class CertificateManager {
       logger: this.#log,
       stagingOf: (issuer) => this.#stagingOf(issuer),
       onObtaining: (names, issuer, renewal) => this.#emit('obtaining', { names, issuer, renewal, forced: false }),
+      onLocked: (names, waitMs) => this.#emit('locked', { names, waitMs }),
     }
   }
 
