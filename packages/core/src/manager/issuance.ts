@@ -23,7 +23,7 @@ export interface IssuanceContext {
   /** a staging twin of an ACME issuer, built on first use */
   stagingOf: (issuer: AcmeIssuer) => AcmeIssuer | undefined
   /** called once the lock is held, storage re-checked and an order is really going to start */
-  onObtaining: (names: string[], issuer: string, renewal: boolean) => void
+  onObtaining: (names: string[], issuer: string, renewal: boolean, forced: boolean) => void
   /** how long the issuance lock took to acquire, in ms */
   onLocked: (names: string[], waitMs: number) => void
 }
@@ -69,7 +69,7 @@ export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest
     }
     const previous = stored && sameNames(stored.names, req.names) ? stored : req.current
     const started = Date.now()
-    const bundle = await orderWithIssuers(ctx, req.names, previous, state, signal)
+    const bundle = await orderWithIssuers(ctx, req.names, previous, state, signal, req.force === true)
     if (lock.lost.aborted) throw lock.lost.reason
     await ctx.store.write(bundle)
     await ctx.store.writeState(primary, null)
@@ -87,7 +87,7 @@ export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest
 }
 
 async function orderWithIssuers (
-  ctx: IssuanceContext, names: string[], previous: CertificateBundle | undefined, state: RenewalState | null, signal: AbortSignal
+  ctx: IssuanceContext, names: string[], previous: CertificateBundle | undefined, state: RenewalState | null, signal: AbortSignal, forced: boolean
 ): Promise<CertificateBundle> {
   const errors: Error[] = []
   for (const issuer of ctx.issuers) {
@@ -95,7 +95,7 @@ async function orderWithIssuers (
       if (ctx.renewal.stagingFallback && (state?.failures ?? 0) > 0 && issuer instanceof AcmeIssuer) {
         await preflight(ctx, issuer, names, signal)
       }
-      ctx.onObtaining(names, issuer.key, previous !== undefined)
+      ctx.onObtaining(names, issuer.key, previous !== undefined, forced)
       return await orderOnce(ctx, issuer, names, previous, signal)
     } catch (err) {
       if (isAcmeError(err, ErrorCodes.ABORTED) || signal.aborted) throw err

@@ -393,7 +393,7 @@ export class CertificateManager {
       renewal: this.#opts.renewal,
       logger: this.#log,
       stagingOf: (issuer) => this.#stagingOf(issuer),
-      onObtaining: (names, issuer, renewal) => this.#emit('obtaining', { names, issuer, renewal, forced: false }),
+      onObtaining: (names, issuer, renewal, forced) => this.#emit('obtaining', { names, issuer, renewal, forced }),
       onLocked: (names, waitMs) => this.#emit('locked', { names, waitMs }),
     }
   }
