@@ -37,7 +37,18 @@ export function createLockHandle (init: LockHandleInit): LockHandle {
   const lose = (why: string) => {
     if (controller.signal.aborted) return
     clearInterval(timer)
+    clearTimeout(deadline)
     controller.abort(new AcmeError(ErrorCodes.LOCK_LOST, `lock "${init.name}" lost: ${why}`))
+  }
+
+  // The deadline has its own timer: a renewal that hangs (a backend that queues commands while
+  // disconnected) or fails fast at every tick must not push `lost` past ttlMs, since another
+  // instance may take the lock over from then on.
+  let deadline: NodeJS.Timeout | undefined
+  const armDeadline = () => {
+    clearTimeout(deadline)
+    deadline = setTimeout(() => lose(`no renewal for ${Date.now() - lastRenewed} ms (ttl ${ttlMs} ms)`), Math.max(0, lastRenewed + ttlMs - Date.now()))
+    deadline.unref()
   }
 
   const renewOnce = async (): Promise<void> => {
@@ -51,16 +62,20 @@ export function createLockHandle (init: LockHandleInit): LockHandle {
       return
     }
     if (!ok) return lose('taken over or expired')
+    if (controller.signal.aborted || released) return
     // a renewal that took long only extends the lease from when it started
     lastRenewed = started
+    armDeadline()
   }
 
   const tick = () => {
-    if (released || controller.signal.aborted || renewing) return
-    renewing = renewOnce().finally(() => { renewing = undefined })
+    if (released || controller.signal.aborted) return renewing
+    renewing ??= renewOnce().finally(() => { renewing = undefined })
+    return renewing
   }
   const timer = setInterval(tick, Math.max(10, Math.floor(ttlMs / 3)))
   timer.unref()
+  armDeadline()
 
   return {
     name: init.name,
@@ -68,7 +83,7 @@ export function createLockHandle (init: LockHandleInit): LockHandle {
     fence: init.fence,
     lost: controller.signal,
     async renew () {
-      if (!controller.signal.aborted && !released) await (renewing ?? renewOnce())
+      await tick()
       if (controller.signal.aborted) throw controller.signal.reason
       if (released) throw new AcmeError(ErrorCodes.LOCK_LOST, `lock "${init.name}" was released`)
     },
@@ -76,6 +91,7 @@ export function createLockHandle (init: LockHandleInit): LockHandle {
       if (released) return
       released = true
       clearInterval(timer)
+      clearTimeout(deadline)
       await renewing
       if (!controller.signal.aborted) await backend.release()
       if (!controller.signal.aborted) controller.abort(new AcmeError(ErrorCodes.LOCK_LOST, `lock "${init.name}" was released`))

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'vitest'
+import { createLockHandle, type LeaseBackend } from './lease.js'
+
+const lostAfter = (signal: AbortSignal, started: number) => new Promise<number>((resolve) => {
+  signal.addEventListener('abort', () => resolve(Date.now() - started))
+})
+
+describe('createLockHandle', () => {
+  it('fires lost at the TTL when a renewal hangs (a backend queueing commands while down)', async () => {
+    const started = Date.now()
+    const handle = createLockHandle({
+      name: 'hang',
+      token: 't',
+      fence: 1,
+      ttlMs: 300,
+      backend: { renew: () => new Promise<boolean>(() => {}), release: async () => {} },
+    })
+    const ms = await Promise.race([lostAfter(handle.lost, started), new Promise<number>((resolve) => setTimeout(() => resolve(-1), 2000))])
+    assert.ok(ms >= 300 && ms <= 600, `lost fired after ${ms} ms (ttl 300)`)
+    assert.equal((handle.lost.reason as { code: string }).code, 'ERR_ACME_LOCK_LOST')
+  })
+
+  it('fires lost at the TTL, not a tick later, when renewals fail fast', async () => {
+    const started = Date.now()
+    const handle = createLockHandle({
+      name: 'failing',
+      token: 't',
+      fence: 1,
+      ttlMs: 1000,
+      backend: { renew: async () => { throw new Error('backend down') }, release: async () => {} },
+    })
+    const ms = await lostAfter(handle.lost, started)
+    assert.ok(ms >= 1000 && ms <= 1250, `lost fired after ${ms} ms (ttl 1000)`)
+  })
+
+  it('keeps the lock while renewals succeed, and renew() joins a renewal in flight', async () => {
+    let calls = 0
+    const backend: LeaseBackend = {
+      renew: () => { calls++; return new Promise((resolve) => setTimeout(() => resolve(true), 30)) },
+      release: async () => {},
+    }
+    const handle = createLockHandle({ name: 'ok', token: 't', fence: 1, ttlMs: 150, backend })
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    assert.equal(handle.lost.aborted, false)
+    const before = calls
+    await Promise.all([handle.renew(), handle.renew()])
+    assert.ok(calls - before <= 1, `${calls - before} renewals for two overlapping renew() calls`)
+    await handle.release()
+    const after = calls
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(calls, after, 'renewed after release')
+  })
+
+  it('fires lost when the backend says the lease is gone, and release() then leaves the backend alone', async () => {
+    let released = 0
+    const handle = createLockHandle({
+      name: 'gone',
+      token: 't',
+      fence: 1,
+      ttlMs: 60,
+      backend: { renew: async () => false, release: async () => { released++ } },
+    })
+    await lostAfter(handle.lost, Date.now())
+    await assert.rejects(handle.renew(), (err: { code?: string }) => err.code === 'ERR_ACME_LOCK_LOST')
+    await handle.release()
+    assert.equal(released, 0)
+  })
+})

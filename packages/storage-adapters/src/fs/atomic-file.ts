@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto'
+import type { Dirent } from 'node:fs'
+import fs from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+/** Files are private to the user the server runs as. */
+export const FILE_MODE = 0o600
+export const DIR_MODE = 0o700
+
+/**
+ * Marks temporary files. `#` is outside the key alphabet, so no key ever maps to a temporary
+ * file and list() can tell them apart by name alone.
+ */
+const TEMP_MARK = '#tmp-'
+
+/** `.<base>#tmp-<pid>-<random>` beside `path` (same directory, so rename stays atomic). */
+export function tempPathFor (path: string): string {
+  return join(dirname(path), `.${basename(path)}${TEMP_MARK}${process.pid}-${randomBytes(6).toString('hex')}`)
+}
+
+export function isTempName (name: string): boolean {
+  return name.includes(TEMP_MARK)
+}
+
+/**
+ * Writes `data` to a new temporary file (O_EXCL, 0600) and fsyncs it. Returns its path; the
+ * caller renames or links it into place.
+ */
+export async function writeTempFile (path: string, data: Uint8Array | string): Promise<string> {
+  const tmp = tempPathFor(path)
+  const handle = await fs.open(tmp, 'wx', FILE_MODE)
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } catch (err) {
+    await handle.close().catch(() => {})
+    await fs.rm(tmp, { force: true })
+    throw err
+  }
+  await handle.close()
+  return tmp
+}
+
+/**
+ * Replaces `path` atomically and durably: temp file, write, fsync, close, rename, fsync of the
+ * directory. A reader (or a crash at any point) sees the old content or the new one in full.
+ * Without the directory fsync the rename itself could be lost on power failure.
+ */
+export async function writeFileAtomic (path: string, data: Uint8Array | string, opts: { syncDir?: boolean } = {}): Promise<void> {
+  const tmp = await writeTempFile(path, data)
+  try {
+    await fs.rename(tmp, path)
+  } catch (err) {
+    await fs.rm(tmp, { force: true })
+    throw err
+  }
+  if (opts.syncDir ?? true) await syncDir(dirname(path))
+}
+
+/** fsyncs a directory so that entries created, renamed or removed in it survive a crash. */
+export async function syncDir (dir: string): Promise<void> {
+  let handle: fs.FileHandle
+  try {
+    handle = await fs.open(dir, 'r')
+  } catch (err) {
+    // removed meanwhile (a concurrent delete): nothing left to make durable
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
+  }
+  try {
+    await handle.sync()
+  } catch (err) {
+    // platforms without directory fsync (EINVAL, EPERM, EISDIR) keep rename's own guarantees
+    if (!['EINVAL', 'EPERM', 'EISDIR', 'EBADF'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err
+  } finally {
+    await handle.close()
+  }
+}
+
+/** `mkdir -p` with mode 0700, then fsync of the parent of the first directory it created. */
+export async function makeDirs (dir: string): Promise<void> {
+  const first = await fs.mkdir(dir, { recursive: true, mode: DIR_MODE })
+  if (first) await syncDir(dirname(first))
+}
+
+/**
+ * Deletes temporary files older than `maxAgeMs` anywhere under `root`: leftovers of writers
+ * that crashed between creating and renaming them. Younger ones may belong to a live writer in
+ * another process, so they stay. Directories left empty by this are removed too.
+ * Returns how many files it deleted.
+ */
+export async function sweepTempFiles (root: string, maxAgeMs: number, now = Date.now()): Promise<number> {
+  let swept = 0
+  const walk = async (dir: string): Promise<void> => {
+    let entries: Dirent[]
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true })
+    } catch {
+      return
+    }
+    let removed = 0
+    for (const entry of entries) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) {
+        await walk(path)
+      } else if (isTempName(entry.name)) {
+        const st = await fs.stat(path).catch(() => null)
+        if (st && now - st.mtimeMs > maxAgeMs && await fs.rm(path).then(() => true, () => false)) removed++
+      }
+    }
+    swept += removed
+    // ENOTEMPTY (a writer just created a file here) and ENOENT are expected: leave it
+    if (removed > 0 && removed === entries.length && dir !== root) await fs.rmdir(dir).catch(() => {})
+  }
+  await walk(root)
+  return swept
+}

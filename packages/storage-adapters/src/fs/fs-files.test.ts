@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import fs from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { LockNames, StorageKeys } from '@fastify-acme/core'
+import { afterAll, afterEach, describe, it, vi } from 'vitest'
+import { HOSTILE_NAMES } from '../testing/names.js'
+import { fsStorage } from './index.js'
+
+const base = mkdtempSync(join(tmpdir(), 'fs-storage-files-'))
+afterAll(() => rmSync(base, { recursive: true, force: true }))
+afterEach(() => { vi.restoreAllMocks() })
+let n = 0
+const freshDir = () => join(base, `t${n++}`)
+
+/** every path under `dir`, relative, directories with a trailing slash */
+const tree = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory()
+  ? [`${e.name}/`, ...tree(join(dir, e.name)).map((p) => `${e.name}/${p}`)]
+  : [e.name])
+const mode = (path: string) => statSync(path).mode & 0o777
+const codeOf = (code: string) => (err: { code?: string }) => { assert.equal(err.code, code, String(err)); return true }
+
+describe('fsStorage files', () => {
+  it('refuses bad options with ERR_ACME_INVALID_OPTION', () => {
+    for (const opts of [undefined, {}, { dir: '' }, { dir: 42 }, { dir: 'x', lockTtlMs: 0 }, { dir: 'x', lockPollMs: -1 }, { dir: 'x', tempMaxAgeMs: Number.NaN }]) {
+      assert.throws(() => fsStorage(opts as never), codeOf('ERR_ACME_INVALID_OPTION'), JSON.stringify(opts))
+    }
+  })
+
+  it('creates the data directory and every directory inside with mode 0700, and files with 0600', async () => {
+    const outer = freshDir()
+    const dir = join(outer, 'nested', 'data')
+    const s = fsStorage({ dir })
+    await s.put('certificates/a.example/bundle.json', 'secret')
+    const h = await s.lock('issue/a.example')
+    for (const d of [join(outer, 'nested'), dir, join(dir, 'certificates'), join(dir, 'certificates', 'a.example'), join(dir, '#locks'), join(dir, '#locks', 'issue', 'a.example')]) {
+      assert.equal(mode(d).toString(8), '700', d)
+    }
+    assert.equal(mode(join(dir, 'certificates', 'a.example', 'bundle.json')).toString(8), '600')
+    const lockFile = join(dir, '#locks', 'issue', 'a.example', readdirSync(join(dir, '#locks', 'issue', 'a.example'))[0]!)
+    assert.equal(mode(lockFile).toString(8), '600')
+    await h.renew()
+    await s.put('certificates/a.example/bundle.json', 'rewritten')
+    assert.equal(mode(join(dir, 'certificates', 'a.example', 'bundle.json')).toString(8), '600')
+    await s.close!()
+  })
+
+  it('leaves the mode of an existing data directory alone', async () => {
+    const dir = freshDir()
+    mkdirSync(dir, { mode: 0o755 })
+    const s = fsStorage({ dir })
+    await s.put('x/y', 'v')
+    assert.equal(mode(dir).toString(8), '755')
+    assert.equal(mode(join(dir, 'x')).toString(8), '700')
+  })
+
+  it('maps a key to the path under dir, and hostile names never write outside dir', async () => {
+    const outer = freshDir()
+    const dir = join(outer, 'data')
+    mkdirSync(outer)
+    writeFileSync(join(outer, 'sibling'), 'untouched')
+    const s = fsStorage({ dir })
+    await s.put('a/b/c.json', 'abc')
+    assert.equal(await fs.readFile(join(dir, 'a', 'b', 'c.json'), 'utf8'), 'abc')
+    for (const name of HOSTILE_NAMES) {
+      await s.put(StorageKeys.certificateBundle(name), name)
+      await s.put(StorageKeys.account(name, name), name)
+      await (await s.lock(LockNames.issue(name))).release()
+    }
+    assert.deepEqual(readdirSync(outer).sort(), ['data', 'sibling'])
+    for (const path of tree(dir)) {
+      assert.ok(/^(a|certificates|accounts|#locks)\//.test(path), `unexpected ${path}`)
+    }
+    assert.equal(await fs.readFile(join(outer, 'sibling'), 'utf8'), 'untouched')
+  })
+
+  it('writes in the durable order: temp file (wx, 0600), fsync, close, rename, directory fsync', async () => {
+    const dir = freshDir()
+    const s = fsStorage({ dir })
+    await s.put('w/x', 'old')
+    const events: string[] = []
+    const pathOfFd = new Map<number, string>()
+    const rel = (p: unknown) => relative(dir, String(p)) || '.'
+    const realOpen = fs.open
+    vi.spyOn(fs, 'open').mockImplementation(async (path, flags, fileMode) => {
+      const handle = await realOpen(path, flags, fileMode)
+      pathOfFd.set(handle.fd, rel(path))
+      events.push(`open ${rel(path)} ${String(flags)} ${fileMode === undefined ? '' : Number(fileMode).toString(8)}`.trim())
+      // close is an own property of each FileHandle, sync sits on the prototype
+      const realClose = handle.close
+      handle.close = () => {
+        events.push(`close ${rel(path)}`)
+        return realClose.call(handle)
+      }
+      return handle
+    })
+    const realRename = fs.rename
+    vi.spyOn(fs, 'rename').mockImplementation(async (from, to) => {
+      events.push(`rename ${rel(from)} ${rel(to)}`)
+      return realRename(from, to)
+    })
+    const probe = await realOpen(join(dir, 'w', 'x'), 'r')
+    const proto = Object.getPrototypeOf(probe) as fs.FileHandle
+    await probe.close()
+    const realSync = proto.sync
+    vi.spyOn(proto, 'sync').mockImplementation(function (this: fs.FileHandle) {
+      events.push(`sync ${pathOfFd.get(this.fd)}`)
+      return realSync.call(this)
+    })
+    await s.put('w/x', 'new')
+    vi.restoreAllMocks()
+    const temp = /^open (w\/\.x#tmp-\d+-[0-9a-f]+) wx 600$/.exec(events[0] ?? '')
+    assert.ok(temp, `first step was ${events[0]}`)
+    assert.deepEqual(events, [
+      `open ${temp[1]} wx 600`,
+      `sync ${temp[1]}`,
+      `close ${temp[1]}`,
+      `rename ${temp[1]} w/x`,
+      'open w r',
+      'sync w',
+      'close w',
+    ])
+    assert.equal(await fs.readFile(join(dir, 'w', 'x'), 'utf8'), 'new')
+  })
+
+  it('a put that cannot land (the key is a directory, a parent is a value) fails with ERR_ACME_STORAGE and leaves no temp file', async () => {
+    const dir = freshDir()
+    const s = fsStorage({ dir })
+    await s.put('d/inner/v', 'x')
+    await assert.rejects(s.put('d/inner', 'x'), codeOf('ERR_ACME_STORAGE'))
+    await s.put('f', 'file')
+    await assert.rejects(s.put('f/below', 'x'), codeOf('ERR_ACME_STORAGE'))
+    await assert.rejects(s.put(`long/${'x'.repeat(300)}`, 'x'), codeOf('ERR_ACME_STORAGE'))
+    assert.deepEqual(tree(dir).filter((p) => p.includes('#tmp-')), [])
+    assert.equal(Buffer.from((await s.get('d/inner/v'))!).toString(), 'x')
+  })
+
+  it('get, list and stat ignore temporary files and names that are not keys', async () => {
+    const dir = freshDir()
+    const s = fsStorage({ dir })
+    await s.put('g/v', 'v')
+    writeFileSync(join(dir, 'g', '.v#tmp-1-abc'), 'partial')
+    writeFileSync(join(dir, 'g', 'not a key'), 'x')
+    mkdirSync(join(dir, 'g', '#junk'))
+    assert.deepEqual(await s.list('g'), ['g/v'])
+    assert.deepEqual(await s.list('g', { recursive: true }), ['g/v'])
+    assert.equal(await s.get('g/v/x'), null)
+  })
+
+  it('delete removes directories left empty up to, not including, dir', async () => {
+    const dir = freshDir()
+    const s = fsStorage({ dir })
+    await s.put('p/q/r/v', 'x')
+    await s.put('p/keep', 'y')
+    await s.delete('p/q/r/v')
+    assert.deepEqual(tree(dir), ['p/', 'p/keep'])
+    await s.delete('p')
+    assert.deepEqual(tree(dir), [])
+    assert.equal(statSync(dir).isDirectory(), true)
+  })
+
+  it('sweeps old temporary files at start (data and lock directories), keeps young ones and every value', async () => {
+    const dir = freshDir()
+    const old = new Date(Date.now() - 120_000)
+    const files = {
+      value: join(dir, 'a', 'v'),
+      oldTemp: join(dir, 'a', '.v#tmp-123-abc'),
+      onlyTemp: join(dir, 'b', '.w#tmp-1-ff'),
+      youngTemp: join(dir, 'c', '.z#tmp-9-aa'),
+      lockTemp: join(dir, '#locks', 'l', '.#0000000000000001#tmp-5-bb'),
+    }
+    for (const path of Object.values(files)) {
+      mkdirSync(join(path, '..'), { recursive: true })
+      writeFileSync(path, 'x')
+    }
+    for (const path of [files.oldTemp, files.onlyTemp, files.lockTemp]) utimesSync(path, old, old)
+    const s = fsStorage({ dir })
+    await s.close!()
+    assert.deepEqual(tree(dir).sort(), ['#locks/', 'a/', 'a/v', 'c/', 'c/.z#tmp-9-aa'])
+    assert.deepEqual(await fsStorage({ dir }).list('a'), ['a/v'])
+  })
+})

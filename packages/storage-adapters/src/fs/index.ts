@@ -1,0 +1,2 @@
+export { fsStorage } from './storage.js'
+export type { FsStorageOptions } from './storage.js'
