@@ -1,5 +1,5 @@
 import {
-  AcmeError, CertificateManager, ErrorCodes, invalidOption, type CertificateManagerOptions, type Dns01Provider, type Storage,
+  AcmeError, CertificateManager, ErrorCodes, invalidOption, type CertificateManagerOptions, type Dns01Config, type Storage,
 } from '@fastify-acme/core'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { Server as HttpServer } from 'node:http'
@@ -27,8 +27,8 @@ export interface FastifyAcmeOptions extends Omit<CertificateManagerOptions, 'sto
     http01?: false | { port?: number | false, host?: string, redirect?: boolean }
     /** TLS-ALPN-01 in-process; needs `Fastify({ https: acmeHttps() })` (default true when it is) */
     tlsAlpn01?: boolean
-    /** DNS-01 through a provider (needed for wildcards) */
-    dns01?: Dns01Provider
+    /** DNS-01 through a provider, or `{ provider, resolvers, propagationTimeoutMs, ... }` (needed for wildcards; default off) */
+    dns01?: Dns01Config
     order?: CertificateManagerOptions['challenges'] extends infer C ? C extends { order?: infer O } ? O : never : never
   }
   /** Read ACME_* environment variables (default true); pass an object to read from it instead of process.env. */

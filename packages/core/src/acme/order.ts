@@ -70,7 +70,11 @@ export async function placeOrder (req: OrderRequest): Promise<OrderResult> {
   logger.debug({ order: order.url, names: req.names }, 'order created')
 
   const authzs = await client.getAuthorizations(order)
-  const used = await Promise.all(authzs.map((authz) => authorize(req, authz, poll, signal)))
+  // settle every authorization (and its cleanup) before failing, so no challenge is left behind
+  const settled = await Promise.allSettled(authzs.map((authz) => authorize(req, authz, poll, signal)))
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
+  const used = settled.map((r) => (r as PromiseFulfilledResult<ChallengeType | undefined>).value)
 
   // every authorization is valid now, so the order is usually ready at once: look without waiting
   if (order.status === 'pending') order = await waitFor(client, order, ['ready', 'valid'], poll, signal, 'order', 0)
