@@ -58,3 +58,39 @@ describe('CA faults', () => {
     }
   })
 })
+
+describe('failure backoff', () => {
+  const { pebble } = services()
+  let proxy: AcmeProxy
+  beforeAll(async () => { proxy = await startAcmeProxy({ upstream: pebble.directoryUrl, upstreamCa: pebble.caBundle, tls: pebble.tls }) })
+  afterAll(async () => { await proxy?.close() })
+
+  it('stores the failure with its next attempt time, and no instance retries before it', async () => {
+    const storage = memoryStorage()
+    const options = { directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage }
+    const a = createCertificateManager(options)
+    const b = createCertificateManager(options)
+    const http = await serveHttp01(a.http01)
+    try {
+      const name = await pointName(http.address, 'backoff')
+      proxy.inject({ resource: 'newOrder', action: { status: 400, problemType: 'rejectedIdentifier', detail: 'policy forbids this name' } })
+      const failed = new Promise<{ nextAttemptAt: Date | null }>((resolve) => a.once('failed', resolve))
+      await expect(a.manage([name])).rejects.toMatchObject({ code: 'ERR_ACME_CA_PROBLEM' })
+      const { nextAttemptAt } = await failed
+      expect(nextAttemptAt!.getTime() - Date.now()).toBeGreaterThan(50_000) // the first step is 1 minute
+
+      // another instance sharing the storage honours the stored backoff: no order, and it reports why
+      await expect(b.manage([name])).rejects.toMatchObject({ code: 'ERR_ACME_RATE_LIMITED' })
+      a.start()
+      b.start()
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(proxy.count('newOrder')).toBe(1)
+      expect(b.list()[0]!.lastError?.message).toContain('policy forbids this name')
+      expect(b.list()[0]!.nextAttemptAt?.getTime()).toBe(nextAttemptAt!.getTime())
+    } finally {
+      await a.close()
+      await b.close()
+      await http.close()
+    }
+  })
+})

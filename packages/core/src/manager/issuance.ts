@@ -63,9 +63,10 @@ export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest
     }
     state = await ctx.store.readState(primary)
     if (!req.force && !attemptAllowed(state, new Date())) {
-      throw new AcmeError(ErrorCodes.RATE_LIMITED, `not retrying ${primary} before ${state?.nextAttemptAt ?? 'never'} after ${state?.failures} failures (last: ${state?.lastError.message})`, {
+      // a backoff recorded (maybe by another instance): not a new failure
+      throw Object.assign(new AcmeError(ErrorCodes.RATE_LIMITED, `not retrying ${primary} before ${state?.nextAttemptAt ?? 'a forced renewal'} after ${state?.failures} failures (last: ${state?.lastError.message})`, {
         retryAfter: state?.nextAttemptAt ? new Date(state.nextAttemptAt) : undefined,
-      })
+      }), { nextAttemptAt: state?.nextAttemptAt ? new Date(state.nextAttemptAt) : null, backoff: true, lastError: state?.lastError })
     }
     const previous = stored && sameNames(stored.names, req.names) ? stored : req.current
     const started = Date.now()

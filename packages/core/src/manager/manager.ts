@@ -371,9 +371,14 @@ export class CertificateManager {
       }
       return result.bundle
     } catch (err) {
-      const e = err as AcmeError & { nextAttemptAt?: Date | null }
+      const e = err as AcmeError & { nextAttemptAt?: Date | null, backoff?: boolean, lastError?: { code: string, message: string, at: string } }
+      m.nextAttemptAt = e.nextAttemptAt !== undefined ? e.nextAttemptAt : e.retryAfter
+      if (e.backoff) {
+        if (e.lastError) m.lastError = { ...e.lastError, at: new Date(e.lastError.at) }
+        this.#log.debug({ names: m.names, nextAttemptAt: m.nextAttemptAt }, 'waiting for the next attempt time')
+        throw err
+      }
       m.lastError = { code: e.code ?? 'UNKNOWN', message: e.message, at: new Date() }
-      if (e.nextAttemptAt !== undefined) m.nextAttemptAt = e.nextAttemptAt
       if (!isAcmeError(err, ErrorCodes.ABORTED) && !isAcmeError(err, ErrorCodes.CLOSED)) {
         this.#emit('failed', { names: m.names, issuer: this.#issuers[0]!.key, renewal: m.bundle !== undefined, error: e, nextAttemptAt: m.nextAttemptAt ?? null })
         this.#log.error({ names: m.names, code: e.code, err: e.message, nextAttemptAt: m.nextAttemptAt }, 'certificate order failed')
