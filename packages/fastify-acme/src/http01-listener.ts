@@ -1,4 +1,4 @@
-import type { CertificateManager, Logger } from '@fastify-acme/core'
+import { AcmeError, ErrorCodes, type CertificateManager, type Logger } from '@fastify-acme/core'
 import http from 'node:http'
 
 const PREFIX = '/.well-known/acme-challenge/'
@@ -40,10 +40,23 @@ export async function startHttp01Listener (manager: CertificateManager, opts: Ht
   server.keepAliveTimeout = 5000
   server.headersTimeout = 10_000
   server.requestTimeout = 10_000
-  await new Promise<void>((resolve, reject) => {
+  const listen = (host: string) => new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() })
+    server.listen(opts.port, host, () => { server.off('error', reject); resolve() })
   })
+  try {
+    await listen(opts.host).catch((err: NodeJS.ErrnoException) => {
+      // '::' also takes IPv4, but not on hosts with IPv6 disabled
+      if (opts.host === '::' && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) return listen('0.0.0.0')
+      throw err
+    })
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code
+    const hint = code === 'EACCES'
+      ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep $(which node))'
+      : code === 'EADDRINUSE' ? 'another server holds it: route /.well-known/acme-challenge/ to this app and set challenges.http01.port: false' : (cause as Error).message
+    throw new AcmeError(ErrorCodes.INVALID_OPTION, `cannot listen on ${opts.host}:${opts.port} for HTTP-01 (${code}): ${hint}; or choose challenges.http01.port, or disable the listener with challenges.http01: { port: false }`, { cause })
+  }
   server.on('error', (err) => log.error({ err: err.message }, 'HTTP-01 listener error'))
   log.info({ port: opts.port, host: opts.host }, 'HTTP-01 listener started')
   return server

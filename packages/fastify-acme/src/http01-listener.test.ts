@@ -1,0 +1,54 @@
+import { memoryStorage } from '@fastify-acme/core'
+import { freePort, uniqueLoopbackAddress } from '@fastify-acme/harness'
+import Fastify from 'fastify'
+import http from 'node:http'
+import net from 'node:net'
+import { describe, expect, it } from 'vitest'
+import fastifyAcme from './index.js'
+
+function get (host: string, port: number, path: string, hostHeader: string): Promise<{ status: number, location?: string, body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host, port, path, headers: { host: hostHeader }, agent: false }, (res) => {
+      let body = ''
+      res.on('data', (c) => { body += c })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }))
+    }).on('error', reject)
+  })
+}
+
+describe('the port-80 listener', () => {
+  it('answers tokens and 308-redirects everything else to https, then closes with the app', async () => {
+    const host = uniqueLoopbackAddress()
+    const port = await freePort(host)
+    const app = Fastify()
+    await app.register(fastifyAcme, { env: false, storage: memoryStorage(), challenges: { http01: { port, host } } })
+    await app.ready()
+    const token = 't'.repeat(43)
+    await app.acme.http01.present({ identifier: { type: 'dns', value: 'www.example.test' }, wildcard: false, type: 'http-01', token, keyAuthorization: `${token}.k` })
+    expect(await get(host, port, `/.well-known/acme-challenge/${token}`, 'www.example.test')).toMatchObject({ status: 200, body: `${token}.k` })
+    expect(await get(host, port, `/.well-known/acme-challenge/${token}`, 'other.example.test')).toMatchObject({ status: 404 })
+    expect(await get(host, port, '/.well-known/acme-challenge/%2e%2e%2f', 'www.example.test')).toMatchObject({ status: 400 })
+    expect(await get(host, port, '/shop?item=1', 'www.example.test:80')).toMatchObject({ status: 308, location: 'https://www.example.test/shop?item=1' })
+    expect(await get(host, port, '/', 'bad host\\x')).toMatchObject({ status: 404 })
+    await app.close()
+    await expect(get(host, port, '/', 'www.example.test')).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+  })
+
+  it('fails ready() with a coded error naming the port when it is taken', async () => {
+    const host = uniqueLoopbackAddress()
+    const blocker = net.createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, host, resolve))
+    const { port } = blocker.address() as net.AddressInfo
+    const app = Fastify()
+    try {
+      await app.register(fastifyAcme, { env: false, storage: memoryStorage(), challenges: { http01: { port, host } } })
+      const err = await app.ready().then(() => null, (e: unknown) => e)
+      expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION' })
+      expect((err as Error).message).toContain(`${host}:${port}`)
+      expect((err as Error).message).toContain('EADDRINUSE')
+    } finally {
+      await app.close().catch(() => {})
+      blocker.close()
+    }
+  })
+})
