@@ -8,7 +8,9 @@ import tls from 'node:tls'
 import { parseDomains, readAcmeEnv, readCaBundle } from './env.js'
 import { startHttp01Listener, type Http01ListenerOptions } from './http01-listener.js'
 import { bindingOf } from './https.js'
+import { registerMetricsRoute, resolveMetricsRoute, withMetrics, type FastifyAcmeManager, type MetricsRouteOptions } from './metrics-route.js'
 import { SecureContextReloader } from './reload.js'
+import { registerStatusRoute, resolveStatusPage, type StatusPageOptions } from './status-route.js'
 
 /** Options of the fastify-acme plugin. Every CertificateManager option applies too. */
 export interface FastifyAcmeOptions extends Omit<CertificateManagerOptions, 'storage' | 'challenges' | 'logger'> {
@@ -35,12 +37,16 @@ export interface FastifyAcmeOptions extends Omit<CertificateManagerOptions, 'sto
   env?: boolean | Record<string, string | undefined>
   /** How long close() waits for orders in flight before aborting them, in ms (default 10 000). */
   closeTimeoutMs?: number
+  /** Serve Prometheus metrics: true for GET /metrics, or { path, onRequest }. Default off (`app.acme.metrics()` always works). */
+  metrics?: boolean | MetricsRouteOptions
+  /** Serve the HTML status page behind a required auth hook: { onRequest, path = '/.acme/status' }. Default off. */
+  statusPage?: StatusPageOptions
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The certificate manager of fastify-acme: list, obtain, renew, revoke, events. */
-    acme: CertificateManager
+    /** The certificate manager of fastify-acme: list, obtain, renew, revoke, events, metrics(). */
+    acme: FastifyAcmeManager
   }
 }
 
@@ -51,6 +57,8 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
     throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'fastify-acme is already registered on this instance')
   }
   const log = fastify.log.child({ plugin: 'fastify-acme' })
+  const metricsRoute = resolveMetricsRoute(options?.metrics)
+  const statusPage = resolveStatusPage(options?.statusPage)
   const opts = await withEnvironment(fastify, options ?? {})
   const binding = bindingOf(fastify.server)
   const ownsStorage = opts.storage === undefined
@@ -61,7 +69,7 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   if (opts.challenges?.tlsAlpn01 === true && !binding) {
     log.warn('challenges.tlsAlpn01 needs Fastify({ https: acmeHttps() }); TLS-ALPN-01 is off')
   }
-  const { domains, storageUrl: _, closeTimeoutMs = 10_000, env: __, challenges, ...managerOptions } = opts
+  const { domains, storageUrl: _, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, ...managerOptions } = opts
   const manager = new CertificateManager({
     ...managerOptions,
     storage,
@@ -75,7 +83,9 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
     tls: { ...managerOptions.tls, options: { ...managerOptions.tls?.options } },
   })
   if (domains) manager.add(domains)
-  fastify.decorate('acme', manager)
+  fastify.decorate('acme', withMetrics(manager))
+  if (metricsRoute) registerMetricsRoute(fastify, manager, metricsRoute)
+  if (statusPage) registerStatusRoute(fastify, manager, statusPage)
 
   if (binding) {
     if (binding.manager) throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'these acmeHttps() options are already bound to another fastify-acme registration')

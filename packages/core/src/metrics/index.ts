@@ -1,0 +1,8 @@
+export { escapeHelp, escapeLabelValue, formatSampleValue, CumulativeHistogram, PROMETHEUS_CONTENT_TYPE, renderExposition } from './exposition.js'
+export type { MetricFamily, MetricSample } from './exposition.js'
+export { DEFAULT_LOCK_WAIT_BUCKETS, DEFAULT_ORDER_DURATION_BUCKETS, METRICS } from './definitions.js'
+export type { MetricsSource } from './definitions.js'
+export { ManagerMetrics, managerMetrics } from './manager-metrics.js'
+export type { ManagerMetricsOptions, MetricsCounters } from './manager-metrics.js'
+export { registerPromClient } from './prom-client.js'
+export type { PromClientOptions, PromClientRegistry } from './prom-client.js'

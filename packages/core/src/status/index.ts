@@ -1,0 +1,8 @@
+export { ManagerEventLog, managerEventLog } from './event-log.js'
+export type { EventLogOptions, StatusEvent } from './event-log.js'
+export { renderStatusPage, STATUS_PAGE_HEADERS } from './page.js'
+export type { StatusPageInput } from './page.js'
+export { certificateState } from './timeline.js'
+export type { CertificateState } from './timeline.js'
+export { findStoredBundle, readStoredCertificates, storedAccountEmails } from './inventory.js'
+export type { StoredCertificate } from './inventory.js'

@@ -1,0 +1,153 @@
+import { createCertificateManager, readLeaf } from '@fastify-acme/core'
+import { getText } from '@fastify-acme/harness'
+import { services } from '@fastify-acme/harness/vitest'
+import { fsStorage } from '@fastify-acme/storage-adapters/fs'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { generateKeyPairSync, X509Certificate } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pointName, uniqueLoopbackAddress } from '../../test/fixtures.js'
+import fastifyAcme from '../index.js'
+import { cli, json } from './cli.test-run.js'
+
+describe('fastify-acme CLI against Pebble and fs storage', () => {
+  const { pebble } = services()
+  const work = mkdtempSync(path.join(tmpdir(), 'fastify-acme-cli-'))
+  const storageA = `file://${path.join(work, 'a')}`
+  const storageB = `file://${path.join(work, 'b')}`
+  const caFile = path.join(work, 'pebble-ca.pem')
+  const ca = { ACME_DIRECTORY_URL: pebble.directoryUrl, ACME_CA_BUNDLE: caFile }
+  const address = uniqueLoopbackAddress()
+  let name = ''
+  let www = ''
+  let app: FastifyInstance | undefined
+  let firstSerial = ''
+
+  beforeAll(async () => {
+    writeFileSync(caFile, pebble.caBundle)
+    name = await pointName(address, 'cli')
+    www = await pointName(address, 'www-cli')
+    // the app obtains the certificate; it keeps running, so it answers the CLI's HTTP-01 tokens from the shared storage
+    app = Fastify()
+    await app.register(fastifyAcme, {
+      directoryUrl: pebble.directoryUrl,
+      caBundle: pebble.caBundle,
+      termsOfServiceAgreed: true,
+      email: 'ops@example.test',
+      env: false,
+      domains: [name, www],
+      storage: fsStorage({ dir: path.join(work, 'a') }),
+      challenges: { http01: { port: pebble.httpPort, host: address, redirect: false } },
+    })
+    const obtained = new Promise<{ serial: string }>((resolve) => app!.acme.once('obtained', resolve))
+    await app.listen({ port: 0, host: address })
+    firstSerial = (await obtained).serial
+    await app.acme.renew(name) // let the order settle
+  }, 60_000)
+  afterAll(async () => {
+    await app?.close()
+    rmSync(work, { recursive: true, force: true })
+  })
+
+  it('list --json shows the certificate the app obtained; list prints a table', async () => {
+    const doc = json(await cli(['list', '--json', '--storage', storageA]))
+    expect(doc.ok).toBe(true)
+    expect(doc.certificates).toHaveLength(1)
+    const [cert] = doc.certificates
+    expect(cert).toMatchObject({ name, names: [name, www], status: 'valid', serial: firstSerial, failures: 0, renewal: { reason: 'ratio' } })
+    expect(cert.issuer.commonName).toMatch(/^Pebble Intermediate CA/)
+    expect(cert.daysLeft).toBeGreaterThan(1000)
+    expect(JSON.stringify(doc)).not.toContain('PRIVATE KEY')
+
+    const table = await cli(['list'], { env: { ACME_STORAGE: storageA } })
+    expect(table.code).toBe(0)
+    const [header, row] = table.stdout.trim().split('\n')
+    expect(header).toMatch(/^NAME\s+ISSUER\s+NOT AFTER \(UTC\)\s+DAYS LEFT\s+NEXT RENEWAL \(UTC\)\s+LAST ERROR$/)
+    expect(row).toContain(`${name} (+1)`)
+    expect(row).toMatch(/\(ratio\)\s+-$/)
+  })
+
+  it('renew: not due without --force; --force changes the serial (the running app answers HTTP-01)', async () => {
+    const notDue = await cli(['renew', www, '--json', '--storage', storageA], { env: ca })
+    expect(notDue.code, notDue.stderr).toBe(0)
+    expect(json(notDue)).toMatchObject({ ok: true, name, renewed: false, serialBefore: firstSerial, serialAfter: firstSerial })
+
+    const forced = await cli(['renew', name, '--force', '--json', '--verbose', '--storage', storageA], { env: ca })
+    expect(forced.code, forced.stderr).toBe(0)
+    const doc = json(forced)
+    expect(doc).toMatchObject({ ok: true, name, names: [name, www], renewed: true, serialBefore: firstSerial })
+    expect(doc.serialAfter).not.toBe(firstSerial)
+    expect(forced.stderr).toContain('certificate renewed')
+    expect(forced.stdout + forced.stderr).not.toContain('PRIVATE KEY')
+    expect(json(await cli(['list', '--json', '--storage', storageA])).certificates[0].serial).toBe(doc.serialAfter)
+  })
+
+  it('export/import round trip: PEM files, another storage, served there without a new order', async () => {
+    const out = path.join(work, 'exported')
+    const exported = await cli(['export', www, '--out', out, '--json', '--storage', storageA])
+    expect(exported.code, exported.stderr).toBe(0)
+    const files = json(exported).files
+    expect(statSync(files.privkey).mode & 0o777).toBe(0o600)
+    expect(new X509Certificate(readFileSync(files.cert)).subjectAltName).toContain(`DNS:${www}`)
+    expect(readFileSync(files.fullchain, 'utf8')).toBe(readFileSync(files.cert, 'utf8') + readFileSync(files.chain, 'utf8'))
+    expect(exported.stdout).not.toContain('PRIVATE KEY')
+    expect((await cli(['export', www, '--out', out, '--storage', storageA])).code).toBe(1) // files exist, no --force
+
+    const imported = await cli(['import', name, '--cert', files.cert, '--chain', files.chain, '--key', files.privkey, '--json', '--storage', storageB], { env: ca })
+    expect(imported.code, imported.stderr).toBe(0)
+    const serial = readLeaf(readFileSync(files.cert, 'utf8')).serial
+    expect(json(imported).imported).toMatchObject({ name, names: [name, www], serial })
+    expect((await cli(['import', name, '--cert', files.fullchain, '--key', files.privkey, '--storage', storageB])).code).toBe(1) // stored, no --force
+
+    const back = json(await cli(['export', name, '--json', '--include-key', '--storage', storageB]))
+    expect(back.certificate).toBe(readFileSync(files.fullchain, 'utf8'))
+    expect(back.privateKey).toBe(readFileSync(files.privkey, 'utf8'))
+    expect(json(await cli(['list', '--json', '--storage', storageB])).certificates[0]).toMatchObject({ name, serial, issuer: { key: expect.stringMatching(/-dir$/) } })
+
+    const manager = createCertificateManager({ directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, storage: fsStorage({ dir: path.join(work, 'b') }) })
+    const orders: unknown[] = []
+    manager.on('obtaining', (e) => orders.push(e))
+    await manager.manage([name, www])
+    expect(manager.list()[0]).toMatchObject({ serial, status: 'valid' })
+    expect(orders).toEqual([])
+    await manager.close()
+
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' })
+    writeFileSync(path.join(work, 'stranger.pem'), stranger)
+    const mismatch = await cli(['import', name, '--cert', files.fullchain, '--key', path.join(work, 'stranger.pem'), '--force', '--json', '--storage', storageB])
+    expect(mismatch.code).toBe(1)
+    expect(json(mismatch).error.code).toBe('ERR_KEY_MISMATCH')
+  })
+
+  it('revoke needs --yes, then revokes at the CA and deletes from storage', async () => {
+    expect((await cli(['revoke', name, '--storage', storageA], { env: ca })).code).toBe(2)
+    const serial = json(await cli(['list', '--json', '--storage', storageA])).certificates[0].serial
+    const revoked = await cli(['revoke', name, '--yes', '--reason', '4', '--json', '--storage', storageA], { env: ca })
+    expect(revoked.code, revoked.stderr).toBe(0)
+    expect(json(revoked)).toMatchObject({ ok: true, revoked: true, serial, reason: 4 })
+    const status = JSON.parse(await getText(`${pebble.managementUrl}/cert-status-by-serial/${serial}`, pebble.caBundle))
+    expect(status.Status).toBe('Revoked')
+    expect(json(await cli(['list', '--json', '--storage', storageA])).certificates).toEqual([])
+    const gone = await cli(['export', name, '--json', '--storage', storageA])
+    expect(gone.code).toBe(4)
+    expect(json(gone)).toMatchObject({ ok: false, error: { code: 'ERR_NOT_FOUND' } })
+  })
+
+  it('--help exits 0; usage errors exit 2 with one JSON document under --json', async () => {
+    const help = await cli(['--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('Exit codes:')
+    expect((await cli(['renew', '--help'])).stdout).toContain('Usage: fastify-acme renew <name>')
+    expect((await cli(['help', 'doctor'])).code).toBe(0)
+    const unknown = await cli(['frobnicate', '--json'])
+    expect(unknown.code).toBe(2)
+    expect(json(unknown)).toMatchObject({ ok: false, error: { code: 'ERR_USAGE' } })
+    expect((await cli([])).code).toBe(2)
+    expect((await cli(['list', '--bogus'])).code).toBe(2)
+    expect((await cli(['list', '--cert', 'x.pem'])).stderr).toContain('does not apply to "list"')
+    expect((await cli(['renew'])).code).toBe(2)
+    expect((await cli(['list', '--storage', 'ftp://nope'])).code).toBe(2)
+  })
+})
