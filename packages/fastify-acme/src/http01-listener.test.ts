@@ -1,5 +1,6 @@
 import { memoryStorage } from '@fastify-acme/core'
 import { freePort, uniqueLoopbackAddress } from '@fastify-acme/harness'
+import { services } from '@fastify-acme/harness/vitest'
 import Fastify from 'fastify'
 import http from 'node:http'
 import net from 'node:net'
@@ -17,11 +18,13 @@ function get (host: string, port: number, path: string, hostHeader: string): Pro
 }
 
 describe('the port-80 listener', () => {
+  const acme = { directoryUrl: services().pebble.directoryUrl, caBundle: services().pebble.caBundle, env: false as const }
+
   it('answers tokens and 308-redirects everything else to https, then closes with the app', async () => {
     const host = uniqueLoopbackAddress()
     const port = await freePort(host)
     const app = Fastify()
-    await app.register(fastifyAcme, { env: false, storage: memoryStorage(), challenges: { http01: { port, host } } })
+    await app.register(fastifyAcme, { ...acme, storage: memoryStorage(), challenges: { http01: { port, host } } })
     await app.ready()
     const token = 't'.repeat(43)
     await app.acme.http01.present({ identifier: { type: 'dns', value: 'www.example.test' }, wildcard: false, type: 'http-01', token, keyAuthorization: `${token}.k` })
@@ -41,7 +44,7 @@ describe('the port-80 listener', () => {
     const { port } = blocker.address() as net.AddressInfo
     const app = Fastify()
     try {
-      await app.register(fastifyAcme, { env: false, storage: memoryStorage(), challenges: { http01: { port, host } } })
+      await app.register(fastifyAcme, { ...acme, storage: memoryStorage(), challenges: { http01: { port, host } } })
       const err = await app.ready().then(() => null, (e: unknown) => e)
       expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION' })
       expect((err as Error).message).toContain(`${host}:${port}`)
@@ -50,5 +53,15 @@ describe('the port-80 listener', () => {
       await app.close().catch(() => {})
       blocker.close()
     }
+  })
+
+  it('is not opened when only the local CA issues (no challenge to answer)', async () => {
+    const host = uniqueLoopbackAddress()
+    const port = await freePort(host)
+    const app = Fastify()
+    await app.register(fastifyAcme, { env: false, directoryUrl: 'local', storage: memoryStorage(), challenges: { http01: { port, host } } })
+    await app.ready()
+    await expect(get(host, port, '/', 'www.example.test')).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+    await app.close()
   })
 })

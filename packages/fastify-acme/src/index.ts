@@ -18,5 +18,7 @@ export { acmeHttps } from './https.js'
 export type { AcmeHttpsOptions, AcmeHttpsServerOptions } from './https.js'
 export type { FastifyAcmeOptions }
 export type { AcmeEnv } from './env.js'
+export type { FastifyAcmeManager, MetricsRouteOptions } from './metrics-route.js'
+export type { StatusPageOptions } from './status-route.js'
 export { AcmeError, ErrorCodes, isAcmeError } from '@fastify-acme/core'
 export type { CertificateInfo, CertificateManager, ManagerEvents, Storage } from '@fastify-acme/core'

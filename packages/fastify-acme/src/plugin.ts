@@ -110,7 +110,8 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
 
   let listener: HttpServer | undefined
   fastify.addHook('onReady', async () => {
-    if (http01 !== false && http01.port !== false) {
+    // the local CA needs no challenge, so no port-80 listener (non-root development works as is)
+    if (http01 !== false && http01.port !== false && manager.usesAcme) {
       const listenerOptions: Http01ListenerOptions = { port: http01.port ?? 80, host: http01.host ?? '::', redirect: http01.redirect ?? true }
       listener = await startHttp01Listener(manager, listenerOptions, log)
     }

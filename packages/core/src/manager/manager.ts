@@ -132,6 +132,16 @@ export class CertificateManager {
     }
   }
 
+  /** The renewal policy in force (defaults filled in): ratio, emergency ratio, check interval, ... */
+  get renewalOptions (): Readonly<ResolvedOptions['renewal']> {
+    return this.#opts.renewal
+  }
+
+  /** Whether any issuer is an ACME CA (so challenges must be answered); false when only the local CA issues. */
+  get usesAcme (): boolean {
+    return this.#issuers.some((i) => i.key !== 'local')
+  }
+
   // ---- certificates ----------------------------------------------------------------------
 
   /**
@@ -337,6 +347,8 @@ export class CertificateManager {
    * Concurrent callers share one promise, so one handshake storm makes one order.
    */
   #ensure (m: Managed, opts: { renewal?: boolean, force?: boolean, signal?: AbortSignal }): Promise<CertificateBundle> {
+    // a forced order never merges into one already running: it starts after it
+    if (m.inflight && opts.force) return m.inflight.then(() => this.#ensure(m, opts), () => this.#ensure(m, opts))
     if (m.inflight) return m.inflight
     if (!opts.force && !opts.renewal && m.bundle) return Promise.resolve(m.bundle)
     const run = async (): Promise<CertificateBundle> => {
