@@ -1,10 +1,9 @@
 import { CertificateManager, managerMetrics, memoryStorage } from '@fastify-acme/core'
-import { services } from '@fastify-acme/harness/vitest'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { createRequire } from 'node:module'
 import https from 'node:https'
 import { afterEach, describe, expect, it } from 'vitest'
-import { pebbleRoot, pointName, uniqueLoopbackAddress } from '../test/fixtures.js'
+import { listenAndObtain, newSite, pebbleOptions, pebbleRoot } from '../test/fixtures.js'
 import fastifyAcme, { acmeHttps } from './index.js'
 
 /** parse-prometheus-text-format: the text format parser of prom2json, ported to JavaScript. */
@@ -30,35 +29,24 @@ function get (address: string, port: number, servername: string, ca: string, pat
 }
 
 describe('metrics route', () => {
-  const { pebble } = services()
   const apps: FastifyInstance[] = []
   afterEach(async () => { await Promise.all(apps.splice(0).map((a) => a.close())) })
 
   it('serves valid Prometheus exposition over HTTPS, behind its hook, for a certificate from Pebble', async () => {
-    const address = uniqueLoopbackAddress()
-    const name = await pointName(address, 'metrics')
+    const { address, name } = await newSite('metrics')
     const app = Fastify({ https: acmeHttps() })
     apps.push(app)
     await app.register(fastifyAcme, {
-      directoryUrl: pebble.directoryUrl,
-      caBundle: pebble.caBundle,
-      termsOfServiceAgreed: true,
-      env: false,
+      ...pebbleOptions(address),
       domains: [name],
-      storage: memoryStorage(),
-      challenges: { http01: { port: pebble.httpPort, host: address } },
       metrics: {
         onRequest: async (request, reply) => {
           if (request.headers.authorization !== TOKEN) await reply.code(401).send('unauthorized')
         },
       },
     })
-    const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
-    await app.listen({ port: 0, host: address })
-    await obtained
-    await app.acme.renew(name) // joins the order still settling after 'obtained'; not due, so no new order
+    const port = await listenAndObtain(app, address)
     await app.acme.renew(name, { force: true })
-    const port = (app.server.address() as { port: number }).port
     const root = await pebbleRoot()
 
     expect((await get(address, port, name, root, '/metrics')).status).toBe(401)

@@ -1,48 +1,53 @@
 import { memoryStorage } from '@fastify-acme/core'
+import { createTlsFixture } from '@fastify-acme/harness'
 import { services } from '@fastify-acme/harness/vitest'
 import Fastify, { type FastifyInstance } from 'fastify'
+import https from 'node:https'
+import tls from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
-import { httpsGet, pebbleRoot, pointName, uniqueLoopbackAddress } from '../test/fixtures.js'
+import { httpsGet, listenAndObtain, newSite, pebbleOptions, pebbleRoot, uniqueLoopbackAddress } from '../test/fixtures.js'
 import fastifyAcme, { acmeHttps } from './index.js'
 
 describe('fastify-acme against Pebble', () => {
-  const { pebble } = services()
   const apps: FastifyInstance[] = []
   afterEach(async () => { await Promise.all(apps.splice(0).map((a) => a.close())) })
 
-  const ca = { directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, env: false } as const
-
   it('issues with HTTP-01 and serves the certificate over HTTPS (acmeHttps SNI)', async () => {
-    const address = uniqueLoopbackAddress()
-    const name = await pointName(address)
+    const { address, name } = await newSite()
     const app = Fastify({ https: acmeHttps() })
     apps.push(app)
     app.get('/', async () => 'hello')
-    await app.register(fastifyAcme, { ...ca, domains: [name], storage: memoryStorage(), challenges: { http01: { port: pebble.httpPort, host: address } } })
-    const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
-    await app.listen({ port: 0, host: address })
-    await obtained
-    const port = (app.server.address() as { port: number }).port
+    await app.register(fastifyAcme, { ...pebbleOptions(address), domains: [name] })
+    const port = await listenAndObtain(app, address)
     const res = await httpsGet(address, port, name, await pebbleRoot())
     expect(res).toMatchObject({ status: 200, body: 'hello' })
     expect(app.acme.list()[0]).toMatchObject({ names: [name], status: 'valid' })
   })
 
-  it('serves through setSecureContext on a plain Fastify({ https }) server', async () => {
-    const address = uniqueLoopbackAddress()
-    const name = await pointName(address)
-    const { createTlsFixture } = await import('@fastify-acme/harness')
+  it('serves through setSecureContext on a plain Fastify({ https }) server, keeping its TLS options, on every binding', async () => {
+    const { address, name } = await newSite()
     const bootstrap = createTlsFixture()
-    const app = Fastify({ https: { key: bootstrap.key, cert: bootstrap.cert, minVersion: 'TLSv1.3' } })
+    const httpsOptions = { key: bootstrap.key, cert: bootstrap.cert, minVersion: 'TLSv1.3' as const }
+    const app = Fastify({ https: httpsOptions })
     apps.push(app)
     app.get('/', async () => 'plain')
-    await app.register(fastifyAcme, { ...ca, domains: [name], storage: memoryStorage(), challenges: { http01: { port: pebble.httpPort, host: address } } })
-    const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
-    await app.listen({ port: 0, host: address })
-    await obtained
-    const port = (app.server.address() as { port: number }).port
-    const res = await httpsGet(address, port, name, await pebbleRoot())
-    expect(res).toMatchObject({ status: 200, body: 'plain' })
+    await app.register(fastifyAcme, { ...pebbleOptions(address), domains: [name] })
+    // a second binding built the way Fastify builds one for 'localhost' (::1 beside 127.0.0.1):
+    // same options, same request handler, not reachable through app.server
+    const secondary = https.createServer(httpsOptions, app.server.listeners('request')[0] as () => void)
+    const secondaryAddress = uniqueLoopbackAddress()
+    await new Promise<void>((resolve) => secondary.listen(0, secondaryAddress, resolve))
+    const port = await listenAndObtain(app, address)
+    const secondaryPort = (secondary.address() as { port: number }).port
+    const root = await pebbleRoot()
+    expect(await httpsGet(address, port, name, root)).toMatchObject({ status: 200, body: 'plain' })
+    expect(await httpsGet(secondaryAddress, secondaryPort, name, root)).toMatchObject({ status: 200, body: 'plain' })
+    // minVersion TLSv1.3 survived the swap: a TLS 1.2 client is refused
+    await expect(new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: address, port, servername: name, ca: root, maxVersion: 'TLSv1.2' }, () => { socket.destroy(); resolve('connected') })
+      socket.on('error', reject)
+    })).rejects.toThrow()
+    secondary.close()
   })
 })
 
@@ -52,31 +57,19 @@ describe('fastify-acme challenges and configuration', () => {
   afterEach(async () => { await Promise.all(apps.splice(0).map((a) => a.close())) })
 
   it('issues with TLS-ALPN-01 alone: no HTTP-01 route, no port-80 listener', async () => {
-    const address = uniqueLoopbackAddress()
-    const name = await pointName(address)
+    const { address, name } = await newSite()
     const app = Fastify({ https: acmeHttps() })
     apps.push(app)
     app.get('/', async () => 'alpn')
-    await app.register(fastifyAcme, {
-      directoryUrl: pebble.directoryUrl,
-      caBundle: pebble.caBundle,
-      termsOfServiceAgreed: true,
-      env: false,
-      domains: [name],
-      storage: memoryStorage(),
-      challenges: { http01: false },
-    })
-    const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
-    await app.listen({ port: pebble.tlsPort, host: address })
-    await obtained
+    await app.register(fastifyAcme, { ...pebbleOptions(address), domains: [name], challenges: { http01: false } })
+    await listenAndObtain(app, address, pebble.tlsPort)
     const res = await httpsGet(address, pebble.tlsPort, name, await pebbleRoot())
     expect(res).toMatchObject({ status: 200, body: 'alpn' })
     expect((await app.inject({ url: '/.well-known/acme-challenge/abcdefghijklmnopqrstuvwxyz012345' })).statusCode).toBe(404)
   })
 
   it('takes its whole configuration from the environment', async () => {
-    const address = uniqueLoopbackAddress()
-    const name = await pointName(address)
+    const { address, name } = await newSite()
     const { mkdtempSync } = await import('node:fs')
     const { tmpdir } = await import('node:os')
     const dir = mkdtempSync(`${tmpdir()}/acme-env-`)
@@ -96,10 +89,7 @@ describe('fastify-acme challenges and configuration', () => {
       apps.push(app)
       app.get('/', async () => 'env')
       await app.register(fastifyAcme)
-      const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
-      await app.listen({ port: 0, host: address })
-      await obtained
-      const port = (app.server.address() as { port: number }).port
+      const port = await listenAndObtain(app, address)
       expect(await httpsGet(address, port, name, await pebbleRoot())).toMatchObject({ status: 200, body: 'env' })
     } finally {
       process.env = saved

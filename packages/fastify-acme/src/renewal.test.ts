@@ -3,7 +3,7 @@ import { startPebble, type Pebble } from '@fastify-acme/harness'
 import { services } from '@fastify-acme/harness/vitest'
 import Fastify from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { httpsGet, pointName, uniqueLoopbackAddress } from '../test/fixtures.js'
+import { httpsGet, listenAndObtain, pointName, uniqueLoopbackAddress } from '../test/fixtures.js'
 import fastifyAcme, { acmeHttps } from './index.js'
 
 const VALIDITY_SECONDS = 10
@@ -28,11 +28,8 @@ describe('renewal without restart', () => {
       challenges: { http01: { port: pebble.httpPort, host: address } },
     })
     try {
-      const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
       const renewed = new Promise<{ replaced: string | null }>((resolve) => app.acme.once('renewed', resolve))
-      await app.listen({ port: 0, host: address })
-      await obtained
-      const port = (app.server.address() as { port: number }).port
+      const port = await listenAndObtain(app, address)
       const root = await pebble.rootCertificate()
       const first = await httpsGet(address, port, name, root)
       let last = first

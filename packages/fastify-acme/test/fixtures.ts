@@ -1,5 +1,7 @@
+import { memoryStorage } from '@fastify-acme/core'
 import { challtestsrvClient, getText, uniqueLoopbackAddress } from '@fastify-acme/harness'
 import { services } from '@fastify-acme/harness/vitest'
+import type { FastifyInstance } from 'fastify'
 import { X509Certificate } from 'node:crypto'
 import https from 'node:https'
 import tls from 'node:tls'
@@ -16,6 +18,36 @@ export async function pointName (address: string, label = 'app'): Promise<string
 }
 
 export { uniqueLoopbackAddress }
+
+/** A site for one test: its own loopback address, and a fresh name Pebble resolves to it. */
+export async function newSite (label = 'app'): Promise<{ address: string, name: string }> {
+  const address = uniqueLoopbackAddress()
+  return { address, name: await pointName(address, label) }
+}
+
+/**
+ * Plugin options for the shared Pebble: its directory and trust, ToS agreed, no environment,
+ * memory storage, and HTTP-01 answered by the plugin's listener at `address`.
+ */
+export function pebbleOptions (address: string) {
+  const { pebble } = services()
+  return {
+    directoryUrl: pebble.directoryUrl,
+    caBundle: pebble.caBundle,
+    termsOfServiceAgreed: true,
+    env: false as const,
+    storage: memoryStorage(),
+    challenges: { http01: { port: pebble.httpPort, host: address } },
+  }
+}
+
+/** Listens on `address` and resolves once the first certificate is obtained; returns the port. */
+export async function listenAndObtain (app: FastifyInstance, address: string, port = 0): Promise<number> {
+  const obtained = new Promise((resolve) => app.acme.once('obtained', resolve))
+  await app.listen({ port, host: address })
+  await obtained
+  return (app.server.address() as { port: number }).port
+}
 
 /** Pebble's current root, which signs every certificate it issues. */
 export function pebbleRoot (): Promise<string> {
