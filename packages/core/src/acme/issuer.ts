@@ -2,34 +2,23 @@ import type { CertificateBundle, IssueRequest, IssuedCertificate, Issuer, Renewa
 import type { ChallengeSolver, ChallengeType } from '../challenges/solver.js'
 import { isAcmeError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import type { IssuerConfig } from '../manager/options.js'
 import type { Storage } from '../storage/contract.js'
 import { issuerKeyOf } from '../storage/keys.js'
-import { clientFor, loadOrCreateAccount, replaceAccount, rolloverAccountKey, type AccountContext, type EabCredentials, type StoredAccount } from './account.js'
+import { clientFor, loadOrCreateAccount, replaceAccount, rolloverAccountKey, type AccountContext, type StoredAccount } from './account.js'
 import { parseRenewalInfo } from './ari.js'
 import { DEFAULT_RETRY, problemError, withRetries, type RetryPolicy } from './client.js'
 import { placeOrder, type PollOptions } from './order.js'
-import { DEFAULT_ORDER_RATE_LIMIT, SlidingWindowLimiter, type OrderRateLimit } from './rate-limit.js'
+import { DEFAULT_ORDER_RATE_LIMIT, SlidingWindowLimiter } from './rate-limit.js'
 import { Transport } from './transport.js'
 
-/** One ACME CA. */
-export interface AcmeIssuerOptions {
+/** One ACME CA: the CA options of the manager, with the directory URL resolved. */
+export interface AcmeIssuerOptions extends Omit<IssuerConfig, 'directoryUrl'> {
   /** the CA's directory URL (shortcuts are resolved by the manager) */
   directoryUrl: string
-  /** account contact; one account per CA and email */
-  email?: string
-  /** required when the CA publishes terms of service */
-  termsOfServiceAgreed?: boolean
-  /** External Account Binding, for CAs that require it */
-  eab?: EabCredentials
-  /** extra trust for the CA's HTTPS endpoint (PEM), per manager: never process-global */
-  caBundle?: string | string[]
-  /** certificate profile to request (RFC draft "profiles"), when the CA advertises it in meta.profiles */
-  profile?: string
-  /** issuer common name of the chain to prefer when the CA offers alternates */
-  preferredChain?: string
-  /** client-side limit on new orders per account (default: 300 per 3 h, Let's Encrypt's own) */
-  orderRateLimit?: OrderRateLimit
+  /** in-request retries of CA calls (default: 5 attempts from 500 ms, longer Retry-After goes back to the scheduler) */
   retry?: RetryPolicy
+  /** order and authorization polling (default: from 250 ms, x1.5, at most 3 s, 180 s per order) */
   poll?: PollOptions
 }
 
