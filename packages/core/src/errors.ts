@@ -38,8 +38,6 @@ export const ErrorCodes = {
   LOCK_LOST: 'ERR_ACME_LOCK_LOST',
   /** The name is not managed by this manager (and on-demand did not allow it). */
   NOT_MANAGED: 'ERR_ACME_NOT_MANAGED',
-  /** On-demand issuance was refused by allow() or is not configured. */
-  ON_DEMAND_DENIED: 'ERR_ACME_ON_DEMAND_DENIED',
   /** The manager was closed. */
   CLOSED: 'ERR_ACME_CLOSED',
   /** A challenge request (HTTP-01 token, TLS-ALPN-01 name) was malformed or unknown. */
@@ -94,6 +92,7 @@ export function invalidOption (option: string, value: unknown, expected: string)
 
 /** A short, log-safe rendering of a bad value for error messages. */
 export function describe (value: unknown): string {
+  if (typeof value === 'string' && /PRIVATE KEY/.test(value)) return '(private key material, not shown)'
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)
   if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean') return String(value)
   if (Array.isArray(value)) return `an array of ${value.length}`

@@ -33,6 +33,9 @@ describe('the port-80 listener', () => {
     expect(await get(host, port, '/.well-known/acme-challenge/%2e%2e%2f', 'www.example.test')).toMatchObject({ status: 400 })
     expect(await get(host, port, '/shop?item=1', 'www.example.test:80')).toMatchObject({ status: 308, location: 'https://www.example.test/shop?item=1' })
     expect(await get(host, port, '/', 'bad host\\x')).toMatchObject({ status: 404 })
+    await app.listen({ port: 0, host })
+    const appPort = (app.server.address() as { port: number }).port
+    expect(await get(host, port, '/shop', 'www.example.test')).toMatchObject({ status: 308, location: `https://www.example.test:${appPort}/shop` })
     await app.close()
     await expect(get(host, port, '/', 'www.example.test')).rejects.toMatchObject({ code: 'ECONNREFUSED' })
   })
@@ -63,5 +66,18 @@ describe('the port-80 listener', () => {
     await app.ready()
     await expect(get(host, port, '/', 'www.example.test')).rejects.toMatchObject({ code: 'ECONNREFUSED' })
     await app.close()
+  })
+
+  it('refuses a port that is not a number instead of binding a UNIX socket named after it', async () => {
+    for (const port of ['eighty', 70_000, -1, 1.5]) {
+      const app = Fastify()
+      try {
+        await app.register(fastifyAcme, { ...acme, storage: memoryStorage(), challenges: { http01: { port: port as number, host: '127.0.0.1' } } })
+        const err = await app.ready().then(() => null, (e: unknown) => e)
+        expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining('challenges.http01.port') })
+      } finally {
+        await app.close().catch(() => {})
+      }
+    }
   })
 })

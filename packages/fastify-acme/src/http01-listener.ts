@@ -11,8 +11,8 @@ export interface Http01ListenerOptions {
   host: string
   /** 308-redirect every other request to https (default true); false answers 404 */
   redirect: boolean
-  /** the HTTPS port to redirect to, when not 443 */
-  httpsPort?: number
+  /** the HTTPS port to redirect to (read at each request: the app may listen after this starts); 443 when unknown */
+  httpsPort?: () => number | undefined
 }
 
 /**
@@ -20,6 +20,10 @@ export interface Http01ListenerOptions {
  * to https (308 keeps the method and body). Nothing else runs on it.
  */
 export async function startHttp01Listener (manager: CertificateManager, opts: Http01ListenerOptions, log: Logger): Promise<http.Server> {
+  // server.listen() takes a non-numeric string as the path of a UNIX socket: refuse it instead
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
+    throw new AcmeError(ErrorCodes.INVALID_OPTION, `option "challenges.http01.port" must be a port number (0-65535) or false, got ${JSON.stringify(opts.port) ?? String(opts.port)}`)
+  }
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/'
     if (url.startsWith(PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -34,7 +38,8 @@ export async function startHttp01Listener (manager: CertificateManager, opts: Ht
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
       return
     }
-    const port = opts.httpsPort && opts.httpsPort !== 443 ? `:${opts.httpsPort}` : ''
+    const httpsPort = opts.httpsPort?.()
+    const port = httpsPort && httpsPort !== 443 ? `:${httpsPort}` : ''
     res.writeHead(308, { location: `https://${host}${port}${url}` }).end()
   })
   server.keepAliveTimeout = 5000

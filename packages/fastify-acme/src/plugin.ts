@@ -64,8 +64,10 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   const ownsStorage = opts.storage === undefined
   const storage = opts.storage ?? await defaultStorage(opts.storageUrl)
 
-  const http01 = opts.challenges?.http01 === false ? false : { ...opts.challenges?.http01 }
-  const tlsAlpn01 = binding !== undefined && opts.challenges?.tlsAlpn01 !== false
+  // like CertMagic, configuring DNS-01 means DNS-01 alone, unless another challenge is asked for
+  const dns01Only = opts.challenges?.dns01 !== undefined
+  const http01 = opts.challenges?.http01 === false || (dns01Only && opts.challenges?.http01 === undefined) ? false : { ...opts.challenges?.http01 }
+  const tlsAlpn01 = binding !== undefined && (dns01Only ? opts.challenges?.tlsAlpn01 === true : opts.challenges?.tlsAlpn01 !== false)
   if (opts.challenges?.tlsAlpn01 === true && !binding) {
     log.warn('challenges.tlsAlpn01 needs Fastify({ https: acmeHttps() }); TLS-ALPN-01 is off')
   }
@@ -112,7 +114,12 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   fastify.addHook('onReady', async () => {
     // the local CA needs no challenge, so no port-80 listener (non-root development works as is)
     if (http01 !== false && http01.port !== false && manager.usesAcme) {
-      const listenerOptions: Http01ListenerOptions = { port: http01.port ?? 80, host: http01.host ?? '::', redirect: http01.redirect ?? true }
+      const listenerOptions: Http01ListenerOptions = {
+        port: http01.port ?? 80,
+        host: http01.host ?? '::',
+        redirect: http01.redirect ?? true,
+        httpsPort: () => (fastify.server.address() as { port?: number } | null)?.port,
+      }
       listener = await startHttp01Listener(manager, listenerOptions, log)
     }
   })

@@ -99,7 +99,11 @@ export function installTransport (client: { http: HttpClientInternals, api: ApiI
 
   // GET and HEAD are idempotent: retried here. POSTs are retried in apiRequest, re-signed.
   http.request = async (url, method, opts = {}) => {
-    if (method.toLowerCase() === 'post') return transport.request(url, method, opts.data, signal)
+    if (method.toLowerCase() === 'post') {
+      const nonce = nonceOf(opts.data)
+      if (nonce) transport.forgetNonce(nonce)
+      return transport.request(url, method, opts.data, signal)
+    }
     return withRetries(retry, transport, signal, logger, `${method.toUpperCase()} ${url}`, async () => {
       const res = await transport.request(url, method, undefined, signal)
       if (res.status >= 400) throw problemError(res, method.toUpperCase(), url)
@@ -118,6 +122,18 @@ export function installTransport (client: { http: HttpClientInternals, api: ApiI
       if (validStatusCodes.length > 0 && !validStatusCodes.includes(res.status)) throw problemError(res, 'POST', url)
       return res
     })
+  }
+}
+
+/** The nonce in a JWS's protected header. */
+function nonceOf (jws: unknown): string | undefined {
+  const encoded = (jws as { protected?: unknown } | null)?.protected
+  if (typeof encoded !== 'string') return undefined
+  try {
+    const nonce = (JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8')) as { nonce?: unknown }).nonce
+    return typeof nonce === 'string' ? nonce : undefined
+  } catch {
+    return undefined
   }
 }
 

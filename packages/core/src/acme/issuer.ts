@@ -1,6 +1,6 @@
 import type { CertificateBundle, IssueRequest, IssuedCertificate, Issuer, RenewalInfo } from '../certificate.js'
 import type { ChallengeSolver, ChallengeType } from '../challenges/solver.js'
-import { isAcmeError } from '../errors.js'
+import { AcmeError, ErrorCodes, isAcmeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { IssuerConfig } from '../manager/options.js'
 import type { Storage } from '../storage/contract.js'
@@ -103,6 +103,8 @@ export class AcmeIssuer implements Issuer {
           account = await replaceAccount({ ...this.ctx, signal }, account)
           continue
         }
+        // acme-client throws plain Errors for answers it cannot use (no Location, no order link, ...)
+        if (!isAcmeError(err)) throw new AcmeError(ErrorCodes.CA_BAD_RESPONSE, `the CA's answer could not be used: ${(err as Error)?.message ?? String(err)}`, { cause: err, retryable: true })
         throw err
       }
     }

@@ -48,10 +48,19 @@ export interface OrderResult {
  * authorization solved in parallel, finalize, download. Challenge cleanup always runs.
  */
 export async function placeOrder (req: OrderRequest): Promise<OrderResult> {
-  const { client, logger } = req
   const poll = req.poll ?? DEFAULT_POLL
   const timeout = AbortSignal.timeout(poll.timeoutMs)
-  const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout
+  try {
+    return await orderWithin(req, poll, req.signal ? AbortSignal.any([req.signal, timeout]) : timeout)
+  } catch (err) {
+    if (!timeout.aborted || req.signal?.aborted) throw err
+    // a timeout is a failure of this attempt (recorded, backed off, next issuer), not an abort
+    throw new AcmeError(ErrorCodes.TIMEOUT, `the order for ${req.names.join(', ')} did not complete within ${poll.timeoutMs} ms`, { cause: err, retryable: true })
+  }
+}
+
+async function orderWithin (req: OrderRequest, poll: PollOptions, signal: AbortSignal): Promise<OrderResult> {
+  const { client, logger } = req
   const identifiers = req.names.map(identifierOf)
 
   let order: Order & { url: string }
@@ -65,7 +74,7 @@ export async function placeOrder (req: OrderRequest): Promise<OrderResult> {
     // RFC 9773 §5: a CA may refuse `replaces` (already replaced, unknown); order without it
     if (!req.replaces || !(err instanceof AcmeError) || err.code !== ErrorCodes.CA_PROBLEM) throw err
     logger.warn({ err: err.message }, 'the CA refused "replaces"; ordering without it')
-    return placeOrder({ ...req, replaces: undefined })
+    return orderWithin({ ...req, replaces: undefined }, poll, signal)
   }
   logger.debug({ order: order.url, names: req.names }, 'order created')
 
@@ -83,7 +92,10 @@ export async function placeOrder (req: OrderRequest): Promise<OrderResult> {
   }
   if (order.status !== 'valid') order = await waitFor(client, order, ['valid'], poll, signal, 'order', 25)
   logger.debug({ order: order.url }, 'order valid')
-  const certificate = await client.getCertificate(order, req.preferredChain)
+  const certificate: unknown = await client.getCertificate(order, req.preferredChain)
+  if (typeof certificate !== 'string' || !certificate.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new AcmeError(ErrorCodes.CA_BAD_RESPONSE, `the CA sent no PEM certificate chain for ${order.url} (got ${typeof certificate === 'string' ? JSON.stringify(certificate.slice(0, 80)) : typeof certificate})`, { retryable: true })
+  }
   return { certificate, orderUrl: order.url, challengeTypes: used.filter((t): t is ChallengeType => t !== undefined) }
 }
 

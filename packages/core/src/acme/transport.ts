@@ -60,9 +60,19 @@ export class Transport {
     return this.nonces.pop()
   }
 
+  /**
+   * Drops a nonce that is about to be signed into a request. Every response's nonce is pooled,
+   * but acme-client also uses some directly (the one its HEAD newNonce returned, the one of a
+   * badNonce answer it retries with): without this, the pool would hand them out a second time.
+   */
+  forgetNonce (nonce: string): void {
+    const i = this.nonces.indexOf(nonce)
+    if (i !== -1) this.nonces.splice(i, 1)
+  }
+
   async request (url: string, method: string, body?: unknown, signal?: AbortSignal): Promise<TransportResponse> {
-    const wait = this.notBefore - Date.now()
-    if (wait > 0) await sleep(wait, signal)
+    // a 429 answered while this request slept may have moved the gate further: look again
+    for (let wait = this.notBefore - Date.now(); wait > 0; wait = this.notBefore - Date.now()) await sleep(wait, signal)
     const payload = body === undefined || body === null ? undefined : JSON.stringify(body)
     const res = await this.send(url, method.toUpperCase(), payload, signal)
     const nonce = res.headers['replay-nonce']

@@ -28,6 +28,19 @@ export class BundleStore {
     return bundle
   }
 
+  /**
+   * Copies the stored bundle's bytes to StorageKeys.certificateUnreadable before an order
+   * replaces it, and returns that key. Throws (ERR_ACME_STORAGE_CORRUPT from an encrypting
+   * storage) when the bytes cannot even be read back: then nothing may overwrite them.
+   */
+  async keepUnreadable (primary: string): Promise<string | null> {
+    const bytes = await this.storage.get(StorageKeys.certificateBundle(primary))
+    if (!bytes) return null
+    const key = StorageKeys.certificateUnreadable(primary, Date.now())
+    await this.storage.put(key, bytes)
+    return key
+  }
+
   async write (bundle: CertificateBundle): Promise<void> {
     await this.storage.put(StorageKeys.certificateBundle(bundle.names[0]!), JSON.stringify(bundle))
   }

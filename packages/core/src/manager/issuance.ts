@@ -57,8 +57,9 @@ export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest
   let stored: CertificateBundle | null = null
   let state: RenewalState | null = null
   try {
-    stored = await readOrNull(ctx, primary)
-    if (!req.force && stored && sameNames(stored.names, req.names) && !renewalDue(stored, new Date(), ctx.renewal)) {
+    stored = await readForOrder(ctx, primary)
+    if (!req.force && stored && sameNames(stored.names, req.names) && !renewalDue(stored, new Date(), ctx.renewal) &&
+      ctx.issuers.some((i) => i.key === stored!.issuer.key)) {
       return { kind: 'stored', bundle: stored }
     }
     state = await ctx.store.readState(primary)
@@ -154,13 +155,30 @@ export function makeBundle (
   }
 }
 
+/**
+ * The stored bundle, read under the issuance lock before an order. An unreadable one is about
+ * to be overwritten, so its bytes are kept aside first; if they cannot be read back at all
+ * (ciphertext under another key, a tampered value), keepUnreadable throws and no order is
+ * placed: the value stays for the operator to fix the key or delete it.
+ */
+async function readForOrder (ctx: IssuanceContext, primary: string): Promise<CertificateBundle | null> {
+  try {
+    return await ctx.store.read(primary)
+  } catch (err) {
+    if (!isAcmeError(err, ErrorCodes.STORAGE_CORRUPT)) throw err
+    const keptAt = await ctx.store.keepUnreadable(primary)
+    ctx.logger.error({ name: primary, code: err.code, err: err.message, keptAt }, 'stored certificate is unusable; its bytes were kept aside and a new one will be ordered')
+    return null
+  }
+}
+
 /** A stored bundle, or null when missing or corrupt (a corrupt one is replaced by a new order). Storage errors propagate. */
 export async function readOrNull (ctx: Pick<IssuanceContext, 'store' | 'logger'>, primary: string): Promise<CertificateBundle | null> {
   try {
     return await ctx.store.read(primary)
   } catch (err) {
     if (!isAcmeError(err, ErrorCodes.STORAGE_CORRUPT)) throw err
-    ctx.logger.error({ name: primary, err: err.message }, 'stored certificate is unusable; a new one will be ordered')
+    ctx.logger.error({ name: primary, code: err.code, err: err.message }, 'stored certificate is unusable; a new one will be ordered')
     return null
   }
 }

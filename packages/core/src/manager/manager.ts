@@ -7,7 +7,7 @@ import { Dns01Solver } from '../challenges/dns-01-solver.js'
 import { Http01Responder } from '../challenges/http-01.js'
 import type { ChallengeSolver, ChallengeType } from '../challenges/solver.js'
 import { TlsAlpnResponder } from '../challenges/tls-alpn-responder.js'
-import { AcmeError, ErrorCodes, isAcmeError } from '../errors.js'
+import { AcmeError, ErrorCodes, isAcmeError, describe } from '../errors.js'
 import { createLocalIssuer, type LocalIssuer } from '../local-ca/index.js'
 import { type Logger, silentLogger } from '../logger.js'
 import { normalizeName, normalizeNames } from '../names.js'
@@ -51,6 +51,10 @@ export interface Managed {
   inflight?: Promise<CertificateBundle>
   lastError?: { code: string, message: string, at: Date }
   nextAttemptAt?: Date | null
+  /** the bundle vanished from storage while served: replace it */
+  missing?: boolean
+  /** modification time of the stored bundle at the last sweep, to skip unchanged ones */
+  storedModified?: number
 }
 
 /** Longest a handshake waits for a certificate being loaded or ordered (the order itself goes on). */
@@ -95,6 +99,7 @@ export class CertificateManager {
   readonly tlsAlpn01: TlsAlpnResponder
   readonly #solvers: ChallengeSolver[]
   #closed = false
+  #onDemandCount = 0
 
   constructor (options: CertificateManagerOptions) {
     this.#opts = resolveOptions(options)
@@ -124,11 +129,12 @@ export class CertificateManager {
       managed: () => this.#managed.values(),
       logger: this.#log,
       renew: (m) => this.#ensure(m, { renewal: true }).then(() => {}),
-      sync: (m) => this.#syncFromStorage(m),
+      sync: (m, ifModified) => this.#syncFromStorage(m, { ifModified }),
+      due: (m) => this.#needsOrder(m),
       refreshAri: (m) => this.#refreshAri(m),
     })
     if (this.#opts.onDemand) {
-      this.#onDemand = new OnDemand(this.#opts.onDemand, this.#log, (name) => this.#addOne([name], true))
+      this.#onDemand = new OnDemand(this.#opts.onDemand, this.#log, (name) => this.#addOne([name], true), () => this.#onDemandCount)
     }
   }
 
@@ -159,6 +165,9 @@ export class CertificateManager {
   /** Registers certificates without loading anything (no I/O): handshakes load them on demand, start() does the rest. */
   add (certificates: string[] | string[][]): Managed[] {
     this.#assertOpen()
+    if (!Array.isArray(certificates)) {
+      throw new AcmeError(ErrorCodes.INVALID_OPTION, `the certificates to manage must be a list of names (one certificate) or a list of lists of names, got ${describe(certificates)}`)
+    }
     const lists = certificates.length > 0 && certificates.every((c) => Array.isArray(c)) ? certificates as string[][] : [certificates as string[]]
     return lists.map((names) => this.#addOne(names, false))
   }
@@ -325,12 +334,14 @@ export class CertificateManager {
     if (existing && sameNames(existing.names, names)) return existing
     if (existing) this.#unmanage(existing)
     const m: Managed = { names, primary, onDemand }
+    if (onDemand) this.#onDemandCount++
     this.#managed.set(primary, m)
     for (const n of names) this.#byName.set(n, m)
     return m
   }
 
   #unmanage (m: Managed): void {
+    if (m.onDemand && this.#managed.get(m.primary) === m) this.#onDemandCount--
     this.#managed.delete(m.primary)
     for (const n of m.names) if (this.#byName.get(n) === m) this.#byName.delete(n)
     this.#cache.delete(m.primary)
@@ -356,10 +367,10 @@ export class CertificateManager {
         const stored = await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
         if (stored && sameNames(stored.names, m.names) && Date.parse(stored.notAfter) > Date.now()) {
           this.#adopt(m, stored, 'storage')
-          if (!opts.renewal) return stored
+          if (!opts.renewal && this.#issuerKnown(stored)) return stored
         }
       }
-      if (!opts.force && m.bundle && Date.now() < renewalTime(m.bundle, this.#opts.renewal).at.getTime()) return m.bundle
+      if (!opts.force && m.bundle && !this.#needsOrder(m)) return m.bundle
       return this.#orders.run(() => this.#order(m, opts))
     }
     m.inflight = run().finally(() => { m.inflight = undefined })
@@ -416,6 +427,7 @@ export class CertificateManager {
   }
 
   #adopt (m: Managed, bundle: CertificateBundle, source: 'order' | 'storage'): void {
+    m.missing = undefined
     if (m.bundle?.serial === bundle.serial) {
       m.bundle = bundle // same certificate, maybe newer ARI state
       return
@@ -425,9 +437,36 @@ export class CertificateManager {
     this.#emit('updated', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial, notAfter: new Date(bundle.notAfter), source })
   }
 
-  /** Serves what storage holds if it is a different certificate (another instance renewed it). */
-  async #syncFromStorage (m: Managed): Promise<void> {
+  /** Whether a certificate from this CA is still wanted (not after a switch from staging to production). */
+  #issuerKnown (bundle: CertificateBundle): boolean {
+    return this.#issuers.some((i) => i.key === bundle.issuer.key)
+  }
+
+  /** Whether `m` needs an order now: nothing served, due, from a CA no longer configured, or gone from storage. */
+  #needsOrder (m: Managed): boolean {
+    return !m.bundle || m.missing === true || !this.#issuerKnown(m.bundle) ||
+      Date.now() >= renewalTime(m.bundle, this.#opts.renewal).at.getTime()
+  }
+
+  /**
+   * Serves what storage holds if it is a different certificate (another instance renewed it).
+   * With `ifModified`, a stat() first skips unchanged values (the periodic sweep). A certificate
+   * gone from storage (revoked or deleted elsewhere) keeps being served while a replacement is
+   * ordered, under the lock, so the cluster orders one.
+   */
+  async #syncFromStorage (m: Managed, opts: { ifModified?: boolean } = {}): Promise<void> {
+    if (opts.ifModified) {
+      const stat = await this.storage.stat(StorageKeys.certificateBundle(m.primary))
+      if (stat && stat.modified.getTime() === m.storedModified) return
+      if (stat) m.storedModified = stat.modified.getTime()
+    }
     const stored = await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
+    if (!stored && m.bundle && !m.inflight) {
+      this.#log.warn({ names: m.names }, 'the served certificate is gone from storage (revoked or deleted): ordering a new one')
+      m.missing = true
+      this.#ensure(m, { renewal: true }).catch(() => {})
+      return
+    }
     if (stored && sameNames(stored.names, m.names) && stored.serial !== m.bundle?.serial &&
       (!m.bundle || Date.parse(stored.notAfter) >= Date.parse(m.bundle.notAfter))) {
       this.#log.info({ names: m.names, serial: stored.serial }, 'certificate updated from storage')

@@ -12,23 +12,23 @@ const MAX_DECISIONS = 10_000
  */
 export class OnDemand {
   readonly #decisions = new Map<string, { allowed: Promise<boolean>, at: number }>()
-  #admitted = 0
 
   constructor (
     private readonly opts: Required<OnDemandOptions>,
     private readonly logger: Logger,
-    private readonly add: (name: string) => Managed
+    private readonly add: (name: string) => Managed,
+    /** how many on-demand certificates are managed now */
+    private readonly count: () => number
   ) {}
 
   /** The managed entry for `name` if allow() admits it; undefined when denied or over the limit. */
   async admit (name: string, signal?: AbortSignal): Promise<Managed | undefined> {
     if (!await this.#decide(name)) return undefined
     signal?.throwIfAborted()
-    if (this.#admitted >= this.opts.maxCertificates) {
+    if (this.count() >= this.opts.maxCertificates) {
       this.logger.warn({ name, max: this.opts.maxCertificates }, 'on-demand certificate limit reached; not issuing')
       return undefined
     }
-    this.#admitted++
     return this.add(name)
   }
 

@@ -37,7 +37,7 @@ export interface IssuerConfig {
 
 /** Which challenges the manager may answer. The host (the Fastify plugin) serves HTTP-01 and TLS-ALPN-01. */
 export interface ChallengeOptions {
-  /** HTTP-01 through Http01Responder (default true) */
+  /** HTTP-01 through Http01Responder (default true, or false when dns01 is set: DNS-01 then works alone, as in CertMagic) */
   http01?: boolean
   /** TLS-ALPN-01 through tlsAlpnContext() (default false: the host must route acme-tls/1 to it) */
   tlsAlpn01?: boolean
@@ -137,7 +137,7 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
   }
   const dns01 = ch.dns01 === undefined ? undefined : resolveDns01Options(ch.dns01)
   const challenges = {
-    http01: ch.http01 ?? true,
+    http01: ch.http01 ?? ch.dns01 === undefined,
     tlsAlpn01: ch.tlsAlpn01 ?? false,
     ...(dns01 ? { dns01 } : {}),
     order: ch.order ?? ['http-01', 'tls-alpn-01', 'dns-01'],
@@ -158,6 +158,7 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
     onDemand = { handshakeTimeoutMs: 30_000, decisionCacheMs: 60_000, maxCertificates: 10_000, ...opts.onDemand }
     positiveInteger('onDemand.handshakeTimeoutMs', onDemand.handshakeTimeoutMs)
     positiveInteger('onDemand.maxCertificates', onDemand.maxCertificates)
+    if (!Number.isSafeInteger(onDemand.decisionCacheMs) || onDemand.decisionCacheMs < 0) invalidOption('onDemand.decisionCacheMs', onDemand.decisionCacheMs, 'a non-negative integer (0: ask every time)')
   }
 
   return {

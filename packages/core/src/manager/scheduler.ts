@@ -10,8 +10,10 @@ export interface SchedulerDeps {
   logger: Logger
   /** load, obtain or renew (the manager decides which; failures are already reported by it) */
   renew: (m: Managed) => Promise<void>
-  /** serve what storage holds, if another instance renewed it */
-  sync: (m: Managed) => Promise<void>
+  /** serve what storage holds, if another instance renewed it (with ifModified: only when its stat changed) */
+  sync: (m: Managed, ifModified?: boolean) => Promise<void>
+  /** whether `m` needs an order now */
+  due: (m: Managed) => boolean
   refreshAri: (m: Managed) => Promise<void>
 }
 
@@ -66,16 +68,22 @@ export class Scheduler {
       const jobs: Promise<void>[] = []
       for (const m of this.deps.managed()) {
         if (m.nextAttemptAt === null || (m.nextAttemptAt && m.nextAttemptAt.getTime() > now)) continue
-        if (!m.bundle || renewalTime(m.bundle, this.deps.renewal).at.getTime() <= now) {
+        if (this.deps.due(m)) {
           jobs.push(this.#pool.run(async () => {
             if (m.bundle) await this.deps.sync(m).catch(() => {})
             await this.deps.renew(m).catch(() => {})
           }))
-        } else if (!m.bundle.ari || Date.parse(m.bundle.ari.nextCheck) <= now) {
-          jobs.push(this.#pool.run(() => this.deps.refreshAri(m).catch((err) => {
-            this.deps.logger.warn({ names: m.names, err: (err as Error).message }, 'ARI check failed')
-          })))
+          continue
         }
+        jobs.push(this.#pool.run(async () => {
+          // a forced renewal or a revocation elsewhere shows up here (at once where storage can watch)
+          await this.deps.sync(m, true).catch(() => {})
+          if (m.bundle && (!m.bundle.ari || Date.parse(m.bundle.ari.nextCheck) <= now)) {
+            await this.deps.refreshAri(m).catch((err) => {
+              this.deps.logger.warn({ names: m.names, err: (err as Error).message }, 'ARI check failed')
+            })
+          }
+        }))
       }
       await Promise.all(jobs)
     } finally {

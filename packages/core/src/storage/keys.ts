@@ -58,6 +58,8 @@ export const StorageKeys = {
   certificateBundle: (primaryName: string) => `certificates/${keySegment(primaryName)}/bundle.json`,
   /** failures and the next attempt time, shared so any instance can pick the job up */
   certificateState: (primaryName: string) => `certificates/${keySegment(primaryName)}/state.json`,
+  /** the bytes of an unreadable bundle, kept before an order replaces it (`at`: ms since the epoch) */
+  certificateUnreadable: (primaryName: string, at: number) => `certificates/${keySegment(primaryName)}/unreadable-${at}.json`,
   certificatesPrefix: 'certificates',
   /** an HTTP-01 key authorization, by token (tokens are unique and base64url) */
   http01: (token: string) => `challenges/http-01/${keySegment(token)}.json`,

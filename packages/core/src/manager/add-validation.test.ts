@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest'
+import { memoryStorage } from '../storage/memory.js'
+import { createCertificateManager } from './manager.js'
+
+describe('manager.add()', () => {
+  it('refuses a bare string with a coded error instead of a TypeError', async () => {
+    const manager = createCertificateManager({ storage: memoryStorage() })
+    try {
+      expect(() => manager.add('example.test' as unknown as string[])).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION' }))
+      expect(() => manager.add(undefined as unknown as string[])).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION' }))
+    } finally {
+      await manager.close()
+    }
+  })
+})

@@ -1,0 +1,75 @@
+import { startAcmeProxy, type AcmeProxy } from '@fastify-acme/harness'
+import { services } from '@fastify-acme/harness/vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pointName, serveHttp01 } from '../../test/acme-fixtures.js'
+import { memoryStorage } from '../storage/memory.js'
+import { issuerKeyOf } from '../storage/keys.js'
+import { createCertificateManager, type CertificateManager } from './manager.js'
+
+/*
+ * Instances sharing a storage without a change feed (memory here, fs or S3 in production):
+ * the maintenance sweep must still bring every instance to what storage holds.
+ */
+describe('cluster sync without a change feed', () => {
+  const { pebble } = services()
+  let proxy: AcmeProxy
+  const managers: CertificateManager[] = []
+  const closers: Array<() => Promise<void>> = []
+  beforeAll(async () => { proxy = await startAcmeProxy({ upstream: pebble.directoryUrl, upstreamCa: pebble.caBundle, tls: pebble.tls }) })
+  afterAll(async () => {
+    for (const m of managers) await m.close()
+    for (const c of closers) await c()
+    await proxy?.close()
+  })
+
+  function manager (storage: ReturnType<typeof memoryStorage>, directoryUrl: string, checkIntervalMs = 600_000) {
+    const m = createCertificateManager({ directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage, renewal: { checkIntervalMs } })
+    managers.push(m)
+    return m
+  }
+
+  it('replaces a stored certificate from a CA that is no longer configured (staging -> production)', async () => {
+    const storage = memoryStorage()
+    const staging = manager(storage, proxy.directoryUrl)
+    const http = await serveHttp01(staging.http01)
+    closers.push(http.close)
+    const name = await pointName(http.address, 'switch')
+    await staging.manage([name])
+    expect(staging.list()[0]!.issuer!.key).toBe(issuerKeyOf(proxy.directoryUrl))
+
+    const production = manager(storage, pebble.directoryUrl) // another directory URL: another CA
+    const http2 = await serveHttp01(production.http01)
+    closers.push(http2.close)
+    const { challtestsrvClient } = await import('@fastify-acme/harness')
+    await challtestsrvClient(services().challtestsrv.managementUrl, services().challtestsrv.dnsServer).addA(name, [http2.address])
+    await production.manage([name])
+    expect(production.list()[0]!.issuer!.key).toBe(issuerKeyOf(pebble.directoryUrl))
+  })
+
+  it('picks up a forced renewal and replaces a revoked certificate at the next sweep', async () => {
+    const storage = memoryStorage()
+    const a = manager(storage, proxy.directoryUrl)
+    const b = manager(storage, proxy.directoryUrl, 400)
+    const http = await serveHttp01(a.http01)
+    closers.push(http.close)
+    const name = await pointName(http.address, 'sweep')
+    await a.manage([name])
+    await b.manage([name])
+    b.start()
+    const first = b.list()[0]!.serial
+
+    const updated = new Promise<{ serial: string }>((resolve) => b.once('updated', resolve))
+    const renewed = await a.renew(name, { force: true })
+    expect((await updated).serial).toBe(renewed.serial)
+    expect(renewed.serial).not.toBe(first)
+
+    // A revokes (and deletes); B keeps serving while it orders a replacement, once
+    const orders = proxy.count('newOrder')
+    const replaced = new Promise<{ serial: string }>((resolve) => b.once('renewed', resolve))
+    await a.revoke(name)
+    const replacement = await replaced
+    expect(replacement.serial).not.toBe(renewed.serial)
+    expect(proxy.count('newOrder')).toBe(orders + 1)
+    expect(b.list()[0]!.serial).toBe(replacement.serial)
+  })
+})
