@@ -218,6 +218,9 @@ describe('acme proxy', () => {
     expect(limited.headers['content-type']).toBe('application/problem+json')
     expect(limited.headers['replay-nonce']).toMatch(/^[\w-]+$/)
     expect(limited.data.type).toBe('urn:ietf:params:acme:error:rateLimited')
+    const record = proxy.requests.find((r) => r.resource === 'newOrder')!
+    expect(record.answeredAt).toBeGreaterThanOrEqual(record.at)
+    expect(record.replyNonce).toBe(limited.headers['replay-nonce'])
 
     // The nonce came from Pebble, so a request signed with it goes through; the rule was used up.
     const http = (client as unknown as { http: { signedRequest (url: string, payload: unknown, opts: object): Promise<{ status: number }> } }).http

@@ -55,6 +55,10 @@ export interface AcmeRequestRecord {
   status: number
   /** answered by the proxy (a fault rule, or the profile check) rather than Pebble; delays stay false */
   injected: boolean
+  /** Date.now() when the answer was written (unset while unanswered or dropped): Retry-After counts from here */
+  answeredAt?: number
+  /** the Replay-Nonce the answer carried: a later request signed with it was made after this answer */
+  replyNonce?: string
 }
 
 /** A fault rule: the first rule matching a request (and winning its probability draw) answers it. */
@@ -278,12 +282,13 @@ export async function startAcmeProxy (opts: AcmeProxyOptions): Promise<AcmeProxy
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const at = Date.now() // arrival: before the body is read
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
     const body = Buffer.concat(chunks)
     const method = (req.method ?? 'GET').toUpperCase()
     const pathname = new URL(req.url ?? '/', origin).pathname
-    const record: AcmeRequestRecord = { at: Date.now(), method, path: req.url ?? '/', resource: classify(pathname), status: 0, injected: false }
+    const record: AcmeRequestRecord = { at, method, path: req.url ?? '/', resource: classify(pathname), status: 0, injected: false }
     if (method === 'POST') Object.assign(record, decodeJws(body))
     requests.push(record)
 
@@ -320,6 +325,9 @@ export async function startAcmeProxy (opts: AcmeProxyOptions): Promise<AcmeProxy
       reply.headers['content-length'] = reply.body.length
     }
     record.status = reply.status
+    record.answeredAt = Date.now()
+    const nonce = reply.headers['replay-nonce']
+    if (typeof nonce === 'string') record.replyNonce = nonce
     res.writeHead(reply.status, reply.headers)
     res.end(method === 'HEAD' ? undefined : reply.body)
   }

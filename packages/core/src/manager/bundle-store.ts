@@ -4,6 +4,9 @@ import { parseRenewalState, type RenewalState } from '../renewal/index.js'
 import type { Storage } from '../storage/contract.js'
 import { StorageKeys, decodeKeySegment } from '../storage/keys.js'
 
+/** After a failed storage check, the next attempt comes this much later. */
+const STORAGE_RETRY_MS = 30_000
+
 /** Reads and writes certificate bundles and their failure state; every read is verified. */
 export class BundleStore {
   constructor (private readonly storage: Storage) {}
@@ -84,7 +87,11 @@ export class BundleStore {
       if (!read || Buffer.from(read).toString('utf8') !== value) throw new Error('read back a different value')
       await this.storage.delete(key)
     } catch (cause) {
-      throw new AcmeError(ErrorCodes.STORAGE, `storage check failed, so no order is placed: ${(cause as Error).message}`, { cause, retryable: true })
+      // retryAfter plans the next attempt (the scheduler wakes for it): without it, a certificate
+      // first asked for while storage is down would wait for the next 10-minute check
+      throw new AcmeError(ErrorCodes.STORAGE, `storage check failed, so no order is placed: ${(cause as Error).message}`, {
+        cause, retryable: true, retryAfter: new Date(Date.now() + STORAGE_RETRY_MS),
+      })
     }
   }
 }

@@ -24,11 +24,11 @@ export function isTempName (name: string): boolean {
 
 /**
  * Writes `data` to a new temporary file (O_EXCL, 0600) and fsyncs it. Returns its path; the
- * caller renames or links it into place.
+ * caller renames or links it into place. With `makeDirs`, a missing directory is created.
  */
-export async function writeTempFile (path: string, data: Uint8Array | string): Promise<string> {
+export async function writeTempFile (path: string, data: Uint8Array | string, opts: { makeDirs?: boolean } = {}): Promise<string> {
   const tmp = tempPathFor(path)
-  const handle = await fs.open(tmp, 'wx', FILE_MODE)
+  const handle = await openTemp(tmp, opts.makeDirs === true)
   try {
     await handle.writeFile(data)
     await handle.sync()
@@ -42,12 +42,44 @@ export async function writeTempFile (path: string, data: Uint8Array | string): P
 }
 
 /**
+ * Opens a new temp file. Another process deleting the last key of this directory prunes it
+ * (rmdir) at any moment until our temp file is in it; once it is, the directory is pinned. So
+ * mkdir is retried right before the open, with nothing in between (the parent's fsync comes
+ * after), which makes the window a sibling's rmdir must hit two system calls wide.
+ */
+async function openTemp (tmp: string, makeDirs: boolean): Promise<fs.FileHandle> {
+  let created: string | undefined
+  for (let attempt = 0; ; attempt++) {
+    let handle: fs.FileHandle
+    try {
+      handle = await fs.open(tmp, 'wx', FILE_MODE)
+    } catch (err) {
+      if (!makeDirs || (err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 50) throw err
+      // a recursive mkdir racing an rmdir of the same path can itself fail with ENOENT: go round again
+      created = await fs.mkdir(dirname(tmp), { recursive: true, mode: DIR_MODE }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return undefined
+        throw e
+      }) ?? created
+      continue
+    }
+    if (created) {
+      await syncDir(dirname(created)).catch(async (err: unknown) => {
+        await handle.close()
+        await fs.rm(tmp, { force: true })
+        throw err
+      })
+    }
+    return handle
+  }
+}
+
+/**
  * Replaces `path` atomically and durably: temp file, write, fsync, close, rename, fsync of the
  * directory. A reader (or a crash at any point) sees the old content or the new one in full.
  * Without the directory fsync the rename itself could be lost on power failure.
  */
-export async function writeFileAtomic (path: string, data: Uint8Array | string, opts: { syncDir?: boolean } = {}): Promise<void> {
-  const tmp = await writeTempFile(path, data)
+export async function writeFileAtomic (path: string, data: Uint8Array | string, opts: { syncDir?: boolean, makeDirs?: boolean } = {}): Promise<void> {
+  const tmp = await writeTempFile(path, data, { makeDirs: opts.makeDirs })
   try {
     await fs.rename(tmp, path)
   } catch (err) {

@@ -116,12 +116,12 @@ export function fsStorage (options: FsStorageOptions): Storage {
       await ready
       for (let attempt = 0; ; attempt++) {
         try {
-          return await writeFileAtomic(path, value)
+          return await writeFileAtomic(path, value, { makeDirs: true })
         } catch (err) {
           // the directory is missing, or a concurrent delete pruned it after we created it
           if (!isCode(err, 'ENOENT') || attempt === 3) throw storageError('put', key, err)
         }
-        await makeDirs(dirname(path)).catch((err: unknown) => { throw storageError('put', key, err) })
+        await makeDirs(dirname(path)).catch((err: unknown) => { if (!isCode(err, 'ENOENT')) throw storageError('put', key, err) })
       }
     },
 

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest'
+import type { Storage } from '../storage/contract.js'
+import { memoryStorage } from '../storage/memory.js'
+import { createCertificateManager } from './manager.js'
+
+describe('an order asked for while storage is down', () => {
+  it('fails with ERR_ACME_STORAGE and plans its next attempt soon (not "gave up", not the next 10-minute check)', async () => {
+    const inner = memoryStorage()
+    const storage: Storage = { ...inner, put: async () => { throw new Error('connection refused') } }
+    const manager = createCertificateManager({ directoryUrl: 'https://ca.invalid/dir', termsOfServiceAgreed: true, storage })
+    try {
+      const failed = new Promise<{ nextAttemptAt: Date | null }>((resolve) => manager.once('failed', resolve))
+      const started = Date.now()
+      await expect(manager.manage(['down.example.test'])).rejects.toMatchObject({ code: 'ERR_ACME_STORAGE' })
+      const { nextAttemptAt } = await failed
+      expect(nextAttemptAt).toBeInstanceOf(Date)
+      expect(nextAttemptAt!.getTime()).toBeGreaterThan(started)
+      expect(nextAttemptAt!.getTime()).toBeLessThanOrEqual(started + 60_000)
+      expect(manager.list()[0]!.nextAttemptAt).toEqual(nextAttemptAt)
+    } finally {
+      await manager.close()
+    }
+  })
+})

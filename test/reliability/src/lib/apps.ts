@@ -1,0 +1,44 @@
+import { uniqueLoopbackAddress } from '@fastify-acme/harness'
+import path from 'node:path'
+import type { AppConfig } from '../app/config.js'
+import { AppProcess } from './child.js'
+import { appEnv, type ScenarioEnv } from './env.js'
+
+export type AppOptions = Omit<AppConfig, 'id' | 'address' | 'httpPort' | 'directoryUrl' | 'caBundle' | 'logFile'> &
+  Partial<Pick<AppConfig, 'directoryUrl' | 'caBundle' | 'httpPort'>>
+
+/** Starts `count` app processes, each on its own loopback address at Pebble's HTTP-01 port. */
+export function startApps (env: ScenarioEnv, logDir: string, count: number, opts: AppOptions, nodeFlags?: string[]): AppProcess[] {
+  return Array.from({ length: count }, (_, i) => new AppProcess({
+    id: `app${i}`,
+    address: uniqueLoopbackAddress(),
+    httpPort: env.pebble.httpPort,
+    directoryUrl: env.pebble.directoryUrl,
+    caBundle: env.pebble.caBundle,
+    logFile: path.join(logDir, `app${i}-${Date.now().toString(36)}.log`),
+    ...opts,
+  }, { env: appEnv(env), ...(nodeFlags ? { nodeFlags } : {}) }))
+}
+
+/** Waits for every app to listen. */
+export async function listening (apps: AppProcess[], timeoutMs = 60_000): Promise<void> {
+  await Promise.all(apps.map((app) => app.waitFor('listening', undefined, timeoutMs)))
+}
+
+/** Waits until every app serves every name in `names` ('updated' for each), or the timeout; never rejects. */
+export async function allServed (apps: AppProcess[], names: string[], timeoutMs: number): Promise<void> {
+  await Promise.all(apps.map((app) => app.until('every name served', () => {
+    const served = app.served()
+    return names.every((n) => served.has(n))
+  }, timeoutMs).catch(() => {})))
+}
+
+/** Closes every app still running (SIGKILL after 15 s). */
+export async function stopApps (apps: AppProcess[]): Promise<void> {
+  await Promise.all(apps.map((a) => a.stop()))
+}
+
+/** A name under a test domain, unique per run. */
+export function testName (label: string, i: number, run: string): string {
+  return `${label}${i}-${run}.example.test`
+}
