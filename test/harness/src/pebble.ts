@@ -18,7 +18,7 @@ export interface Challtestsrv {
   /** host:port of its DNS server, for Pebble's -dnsserver */
   dnsServer: string
   managementUrl: string
-  /** answer A queries for `host` with `addresses` (unset names answer 127.0.0.1) */
+  /** answer A queries for `host` with exactly `addresses`, replacing earlier ones (unset names answer 127.0.0.1) */
   addA (host: string, addresses: string[]): Promise<void>
   clearA (host: string): Promise<void>
   setTxt (host: string, value: string): Promise<void>
@@ -46,7 +46,8 @@ export function challtestsrvClient (managementUrl: string, dnsServer: string): O
   return {
     dnsServer,
     managementUrl,
-    addA: (host, addresses) => call('add-a', { host, addresses }),
+    // challtestsrv's add-a appends to what is there; clear first so the answer is exactly `addresses`
+    addA: async (host, addresses) => { await call('clear-a', { host }); await call('add-a', { host, addresses }) },
     clearA: (host) => call('clear-a', { host }),
     setTxt: (host, value) => call('set-txt', { host: fqdn(host), value }),
     clearTxt: (host) => call('clear-txt', { host: fqdn(host) }),
