@@ -68,6 +68,8 @@ export interface Issuer {
   /** RFC 9773 renewal info for a certificate, when the issuer offers it */
   renewalInfo? (certificate: CertificateBundle, signal?: AbortSignal): Promise<RenewalInfo | null>
   revoke? (certificate: CertificateBundle, reason?: number): Promise<void>
+  /** Loads what issue() will need, synchronously, so it can overlap I/O already under way. */
+  prepare? (): void
   close? (): Promise<void>
 }
 

@@ -82,7 +82,7 @@ let acmeModule: typeof acme | undefined
  * acme-client, loaded when the first ACME client is made (about 150 ms with axios and
  * @peculiar/x509), so that apps using only the local CA never pay for it.
  */
-function loadAcmeClient (): typeof acme {
+export function loadAcmeClient (): typeof acme {
   acmeModule ??= createRequire(import.meta.url)('acme-client') as typeof acme
   return acmeModule
 }

@@ -7,7 +7,7 @@ import type { Storage } from '../storage/contract.js'
 import { issuerKeyOf } from '../storage/keys.js'
 import { clientFor, loadOrCreateAccount, replaceAccount, rolloverAccountKey, type AccountContext, type StoredAccount } from './account.js'
 import { parseRenewalInfo } from './ari.js'
-import { DEFAULT_RETRY, problemError, withRetries, type RetryPolicy } from './client.js'
+import { DEFAULT_RETRY, loadAcmeClient, problemError, withRetries, type RetryPolicy } from './client.js'
 import { placeOrder, type PollOptions } from './order.js'
 import { DEFAULT_ORDER_RATE_LIMIT, SlidingWindowLimiter } from './rate-limit.js'
 import { Transport } from './transport.js'
@@ -69,6 +69,10 @@ export class AcmeIssuer implements Issuer {
     })
     this.directoryCache = { value: res.data, at: Date.now() }
     return res.data
+  }
+
+  prepare (): void {
+    loadAcmeClient()
   }
 
   account (signal?: AbortSignal): Promise<StoredAccount> {

@@ -90,7 +90,7 @@ async function orderWithin (req: OrderRequest, poll: PollOptions, signal: AbortS
   if (order.status === 'ready') {
     order = { ...await client.finalizeOrder(order, req.csr), url: order.url } as Order & { url: string }
   }
-  if (order.status !== 'valid') order = await waitFor(client, order, ['valid'], poll, signal, 'order', 25)
+  if (order.status !== 'valid') order = await waitFor(client, order, ['valid'], poll, signal, 'order', 10)
   logger.debug({ order: order.url }, 'order valid')
   const certificate: unknown = await client.getCertificate(order, req.preferredChain)
   if (typeof certificate !== 'string' || !certificate.includes('-----BEGIN CERTIFICATE-----')) {
