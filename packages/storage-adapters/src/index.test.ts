@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { storageFromUrl } from './index.js'
 
 const scratch = mkdtempSync(join(tmpdir(), 'storage-from-url-'))
-afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+afterAll(() => rmSync(scratch, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }))
 
 async function open (url: string, opts?: Parameters<typeof storageFromUrl>[1]): Promise<Storage> {
   const storage = await storageFromUrl(url, opts)

@@ -9,7 +9,7 @@ import { HOSTILE_NAMES } from '../testing/names.js'
 import { fsStorage } from './index.js'
 
 const base = mkdtempSync(join(tmpdir(), 'fs-storage-files-'))
-afterAll(() => rmSync(base, { recursive: true, force: true }))
+afterAll(() => rmSync(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }))
 afterEach(() => { vi.restoreAllMocks() })
 let n = 0
 const freshDir = () => join(base, `t${n++}`)

@@ -8,7 +8,7 @@ import { fsStorage } from './index.js'
 import { claimGeneration, generationName, generations, newRecord, releaseLockFile, renewLockFile } from './lock-file.js'
 
 const base = mkdtempSync(join(tmpdir(), 'fs-storage-locks-'))
-afterAll(() => rmSync(base, { recursive: true, force: true }))
+afterAll(() => rmSync(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }))
 let n = 0
 const freshDir = () => join(base, `t${n++}`)
 const readRecord = async (path: string) => JSON.parse(await fs.readFile(path, 'utf8'))

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { fsStorage } from './index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'fs-prune-race-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }))
 
 describe('fsStorage puts while other instances prune the directory', () => {
   // Cluster instances write and delete scratch keys side by side (health checks, HTTP-01

@@ -7,7 +7,7 @@ import { storageContract } from '../testing/index.js'
 
 const base = mkdtempSync(join(tmpdir(), 'fs-storage-contract-'))
 process.env.FS_STORAGE_TEST_DIR = base
-afterAll(() => rmSync(base, { recursive: true, force: true }))
+afterAll(() => rmSync(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }))
 
 storageContract({ describe, it, afterAll }, {
   name: 'fs',

@@ -113,7 +113,7 @@ export function createSuite (api: { it: (name: string, fn: () => Promise<void>, 
       } finally {
         await Promise.allSettled(peers.map((peer) => retire(peer, passed)))
         await Promise.allSettled(storages.map((s) => s.close?.()))
-        if (scratchDir) rmSync(scratchDir, { recursive: true, force: true })
+        if (scratchDir) rmSync(scratchDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 })
       }
     }, timeoutMs)
   }

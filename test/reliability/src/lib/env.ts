@@ -24,7 +24,7 @@ const scratchDirs: string[] = []
 
 /** Removes the fs storages made by freshStorageUrl (they hold the scenarios' test keys). */
 export function removeScratchDirs (): void {
-  for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+  for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 })
 }
 
 /** A fresh, empty storage of `kind` on the shared servers, as an ACME_STORAGE URL. */
