@@ -428,13 +428,11 @@ export class CertificateManager {
 
   #adopt (m: Managed, bundle: CertificateBundle, source: 'order' | 'storage'): void {
     m.missing = undefined
-    if (m.bundle?.serial === bundle.serial) {
-      m.bundle = bundle // same certificate, maybe newer ARI state
-      return
-    }
-    m.bundle = bundle
-    this.#cache.set(m.primary, { names: bundle.names, certificate: bundle.certificate, privateKey: bundle.privateKey, notAfter: new Date(bundle.notAfter) })
-    this.#emit('updated', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial, notAfter: new Date(bundle.notAfter), source })
+    const same = m.bundle?.serial === bundle.serial // same certificate, maybe newer ARI state
+    if (!same) this.#cache.set(m.primary, { names: bundle.names, certificate: bundle.certificate, privateKey: bundle.privateKey, notAfter: new Date(bundle.notAfter) })
+    // one copy of each chain in memory: the bundle shares the cache's leaf and intermediates
+    m.bundle = { ...bundle, certificate: this.#cache.chain(m.primary) ?? bundle.certificate }
+    if (!same) this.#emit('updated', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial, notAfter: new Date(bundle.notAfter), source })
   }
 
   /** Whether a certificate from this CA is still wanted (not after a switch from staging to production). */

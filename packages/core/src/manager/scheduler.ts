@@ -2,7 +2,6 @@ import type { Logger } from '../logger.js'
 import { nextCheckDelay, renewalTime } from '../renewal/index.js'
 import type { Managed } from './manager.js'
 import type { ResolvedOptions } from './options.js'
-import { Semaphore } from './semaphore.js'
 
 export interface SchedulerDeps {
   renewal: ResolvedOptions['renewal']
@@ -20,6 +19,20 @@ export interface SchedulerDeps {
 const MIN_WAKE_MS = 1000
 
 /**
+ * Storage reads, loads and ARI checks in flight at once per pass (at least renewal.concurrency,
+ * so that orders are not held back). Few, so that a handshake's own load, which does not wait
+ * for this pass, is not queued behind thousands of reads at startup.
+ */
+const WORKERS = 8
+
+/** Runs `job` over `items` with at most `limit` at once: `limit` workers, not one promise per item. */
+async function eachLimited<T> (items: T[], limit: number, job: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => { while (next < items.length) await job(items[next++]!) }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}
+
+/**
  * The maintenance loop. It wakes every checkIntervalMs (with jitter), and earlier when a
  * certificate's renewal time, retry time or ARI check comes first, so short-lived
  * certificates renew on time. A second, lighter loop re-reads from storage the certificates
@@ -31,9 +44,12 @@ export class Scheduler {
   #syncTimer?: NodeJS.Timeout
   #running = false
   #stopped = true
-  readonly #pool = new Semaphore(32)
 
-  constructor (private readonly deps: SchedulerDeps) {}
+  readonly #workers: number
+
+  constructor (private readonly deps: SchedulerDeps) {
+    this.#workers = Math.max(WORKERS, deps.renewal.concurrency)
+  }
 
   start (): void {
     if (!this.#stopped) return
@@ -65,27 +81,21 @@ export class Scheduler {
     this.#running = true
     try {
       const now = Date.now()
-      const jobs: Promise<void>[] = []
-      for (const m of this.deps.managed()) {
-        if (m.nextAttemptAt === null || (m.nextAttemptAt && m.nextAttemptAt.getTime() > now)) continue
+      const waiting = (m: Managed) => m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > now)
+      await eachLimited([...this.deps.managed()].filter((m) => !waiting(m)), this.#workers, async (m) => {
         if (this.deps.due(m)) {
-          jobs.push(this.#pool.run(async () => {
-            if (m.bundle) await this.deps.sync(m).catch(() => {})
-            await this.deps.renew(m).catch(() => {})
-          }))
-          continue
+          if (m.bundle) await this.deps.sync(m).catch(() => {})
+          await this.deps.renew(m).catch(() => {})
+          return
         }
-        jobs.push(this.#pool.run(async () => {
-          // a forced renewal or a revocation elsewhere shows up here (at once where storage can watch)
-          await this.deps.sync(m, true).catch(() => {})
-          if (m.bundle && (!m.bundle.ari || Date.parse(m.bundle.ari.nextCheck) <= now)) {
-            await this.deps.refreshAri(m).catch((err) => {
-              this.deps.logger.warn({ names: m.names, err: (err as Error).message }, 'ARI check failed')
-            })
-          }
-        }))
-      }
-      await Promise.all(jobs)
+        // a forced renewal or a revocation elsewhere shows up here (at once where storage can watch)
+        await this.deps.sync(m, true).catch(() => {})
+        if (m.bundle && (!m.bundle.ari || Date.parse(m.bundle.ari.nextCheck) <= now)) {
+          await this.deps.refreshAri(m).catch((err) => {
+            this.deps.logger.warn({ names: m.names, err: (err as Error).message }, 'ARI check failed')
+          })
+        }
+      })
     } finally {
       this.#running = false
       if (!this.#stopped) this.#schedule(this.#nextWake())
@@ -107,6 +117,6 @@ export class Scheduler {
   async #syncDue (): Promise<void> {
     const now = Date.now()
     const due = [...this.deps.managed()].filter((m) => m.bundle && !m.inflight && renewalTime(m.bundle, this.deps.renewal).at.getTime() <= now)
-    await Promise.all(due.map((m) => this.#pool.run(() => this.deps.sync(m).catch(() => {}))))
+    await eachLimited(due, this.#workers, (m) => this.deps.sync(m).catch(() => {}))
   }
 }

@@ -189,6 +189,15 @@ export class ContextCache {
   }
 
   /**
+   * The chain stored under `primaryName`, built from the cache's own copies of its leaf and
+   * (shared) intermediates, so that a caller keeping it holds no second copy.
+   */
+  chain (primaryName: string): string | undefined {
+    const slot = this.#byPrimary.get(primaryName)
+    return slot === undefined ? undefined : slot.leaf + slot.tail
+  }
+
+  /**
    * Full options for server.setSecureContext() or tls.createServer(): tlsOptions plus the key
    * and chain serving `servername`. Add `ticketKeys: server.getTicketKeys()` when swapping a
    * running server's context, or Node replaces its ticket keys (see the note at the top).
