@@ -24,12 +24,19 @@ import type { BenchContext, BenchResult } from './report/result.js'
 const SECTIONS = ['locks', 'issuance', 'hundred', 'serving', 'reload'] as const
 const RESULTS = path.resolve(APPS, '../results')
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, only: { type: 'string' } } })
+// `pnpm bench -- --runs 3` passes the `--` through
+const args = process.argv.slice(2).filter((arg, i) => i > 0 || arg !== '--')
+const { values } = parseArgs({ args, options: { runs: { type: 'string', default: '5' }, only: { type: 'string' } } })
+const runs = Number(values.runs)
+if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${JSON.stringify(values.runs)}`)
+for (const section of values.only?.split(',') ?? []) {
+  if (!(SECTIONS as readonly string[]).includes(section)) throw new Error(`--only: unknown section ${JSON.stringify(section)} (sections: ${SECTIONS.join(', ')})`)
+}
 const only = new Set(values.only ? values.only.split(',') : SECTIONS)
 const started = performance.now()
 const log = (line: string) => process.stdout.write(`${line}\n`)
 const workDir = mkdtempSync(path.join(tmpdir(), 'fastify-acme-bench-'))
-const ctx: BenchContext = { workDir, runs: Number(values.runs), log }
+const ctx: BenchContext = { workDir, runs, log }
 const results: BenchResult[] = []
 const sectionLoad: Record<string, number> = {}
 const sectionMs: Record<string, number> = {}

@@ -1,10 +1,11 @@
-import { generateKeyPair } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPair, sign } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { KeyType } from './certificate.js'
 import { isIpAddress } from './names.js'
-import { loadX509, webCrypto, webCryptoKeys } from './x509.js'
+import { der, ipBytes } from './der.js'
 
 const generate = promisify(generateKeyPair)
+const signAsync = promisify(sign)
 
 export const KEY_TYPES: readonly KeyType[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096']
 
@@ -20,18 +21,33 @@ export async function generatePrivateKey (type: KeyType): Promise<string> {
 /**
  * A PKCS#10 CSR (PEM) for `names` signed with `keyPem`. The first DNS name of at most 64
  * characters is the common name; every name, IP addresses included, goes in subjectAltName.
+ * Built with node:crypto and a few lines of DER, so the issuance path never loads an X.509 library.
  */
 export async function createCsr (names: string[], keyPem: string): Promise<string> {
-  const x509 = loadX509()
+  const key = createPrivateKey(keyPem)
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' })
+  const p384 = key.asymmetricKeyDetails?.namedCurve === 'secp384r1'
+  const hash = p384 ? 'sha384' : 'sha256'
+  const algorithm = key.asymmetricKeyType === 'ec'
+    ? der.sequence(der.oid(p384 ? OID.ecdsaWithSha384 : OID.ecdsaWithSha256))
+    : der.sequence(der.oid(OID.sha256WithRsa), der.null())
   const commonName = names.find((n) => !isIpAddress(n) && n.length <= 64)
-  const { keys, algorithm } = await webCryptoKeys(keyPem)
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    ...(commonName ? { name: [{ CN: [commonName] }] } : {}),
-    keys,
-    signingAlgorithm: algorithm,
-    extensions: [
-      new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: isIpAddress(n) ? 'ip' : 'dns', value: n }))),
-    ],
-  }, webCrypto)
-  return csr.toString('pem')
+  const subject = commonName ? der.sequence(der.set(der.sequence(der.oid(OID.commonName), der.utf8(commonName)))) : der.sequence()
+  const altNames = der.sequence(...names.map((n) => isIpAddress(n)
+    ? der.contextPrimitive(7, ipBytes(n))
+    : der.contextPrimitive(2, Buffer.from(n, 'ascii'))))
+  const extensionRequest = der.sequence(der.oid(OID.extensionRequest),
+    der.set(der.sequence(der.sequence(der.oid(OID.subjectAltName), der.octets(altNames)))))
+  const info = der.sequence(der.integer(0), subject, spki, der.context(0, extensionRequest))
+  const request = der.sequence(info, algorithm, der.bits(await signAsync(hash, info, key)))
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${request.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE REQUEST-----\n`
+}
+
+const OID = {
+  commonName: '2.5.4.3',
+  subjectAltName: '2.5.29.17',
+  extensionRequest: '1.2.840.113549.1.9.14',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  ecdsaWithSha384: '1.2.840.10045.4.3.3',
+  sha256WithRsa: '1.2.840.113549.1.1.11',
 }

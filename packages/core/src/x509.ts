@@ -16,9 +16,10 @@ export const webCrypto = webcrypto
 let x509Module: X509Module | undefined
 
 /**
- * @peculiar/x509, loaded on first use (it takes 100-200 ms). It is required, not imported:
- * acme-client requires it too, and the CommonJS copy is then shared instead of loading its
- * ESM build and dependencies a second time.
+ * @peculiar/x509, loaded on first use (it takes 70-200 ms): the local CA and TLS-ALPN-01
+ * challenge certificates need it; the ACME issuance path does not (der.ts). It is required, not
+ * imported, so that it shares the CommonJS copy with acme-client's crypto module when an app
+ * loads both, instead of loading the ESM build and its dependencies a second time.
  */
 export function loadX509 (): X509Module {
   x509Module ??= createRequire(import.meta.url)('@peculiar/x509') as X509Module

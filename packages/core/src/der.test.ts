@@ -1,0 +1,52 @@
+import { X509Certificate as NodeX509, createPublicKey } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { certIdOf } from './acme/ari.js'
+import { ipBytes } from './der.js'
+import { createCsr, generatePrivateKey } from './keys.js'
+import { createLocalIssuer } from './local-ca/index.js'
+import { memoryStorage } from './storage/memory.js'
+import { loadX509, webCrypto } from './x509.js'
+
+describe('hand-built DER', () => {
+  it.each(['ec-p256', 'ec-p384', 'rsa-2048'] as const)('createCsr (%s) parses and verifies with @peculiar/x509, names in SAN, CN first', async (type) => {
+    const x509 = loadX509()
+    const names = ['a.example.test', 'b.example.test', '192.0.2.7', '2001:db8::1', `${'x'.repeat(63)}.test`]
+    const key = await generatePrivateKey(type)
+    const csr = new x509.Pkcs10CertificateRequest(await createCsr(names, key))
+    expect(await csr.verify(webCrypto)).toBe(true)
+    expect(csr.subject).toBe('CN=a.example.test')
+    const san = csr.getExtension('2.5.29.17') as InstanceType<typeof x509.SubjectAlternativeNameExtension>
+    expect(san.names.items.map((n) => `${n.type}:${n.value}`)).toEqual(['dns:a.example.test', 'dns:b.example.test', 'ip:192.0.2.7', 'ip:2001:db8::1', `dns:${'x'.repeat(63)}.test`])
+    expect(Buffer.from(csr.publicKey.rawData).equals(createPublicKey(key).export({ type: 'spki', format: 'der' }))).toBe(true)
+  })
+
+  it('createCsr has an empty subject when no DNS name fits a common name', async () => {
+    const x509 = loadX509()
+    const csr = new x509.Pkcs10CertificateRequest(await createCsr(['192.0.2.1', `${'y'.repeat(70)}.test`], await generatePrivateKey('ec-p256')))
+    expect(csr.subject).toBe('')
+    expect(await csr.verify(webCrypto)).toBe(true)
+  })
+
+  it('ipBytes writes IPv4, IPv6 with ::, and IPv4-mapped IPv6', () => {
+    expect(ipBytes('192.0.2.7').toString('hex')).toBe('c0000207')
+    expect(ipBytes('::1').toString('hex')).toBe('00000000000000000000000000000001')
+    expect(ipBytes('2001:db8::8:800:200c:417a').toString('hex')).toBe('20010db8000000000008080020 0c417a'.replace(' ', ''))
+    expect(ipBytes('::ffff:1.2.3.4').toString('hex')).toBe('00000000000000000000ffff01020304')
+    expect(ipBytes('fe80::').toString('hex')).toBe('fe800000000000000000000000000000')
+  })
+
+  it('certIdOf gives what @peculiar/x509 reads: AKI keyIdentifier and the serial as DER INTEGER content', async () => {
+    const x509 = loadX509()
+    const issuer = createLocalIssuer({ storage: memoryStorage() })
+    for (let i = 0; i < 20; i++) {
+      const key = await generatePrivateKey('ec-p256')
+      const { certificate } = await issuer.issue({ names: ['c.example.test'], csr: await createCsr(['c.example.test'], key) })
+      const leaf = new x509.X509Certificate(certificate)
+      const keyId = leaf.getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId!
+      let serial = new NodeX509(certificate).serialNumber.toLowerCase()
+      if (serial.length % 2 === 1) serial = `0${serial}`
+      if (Number.parseInt(serial.slice(0, 2), 16) >= 0x80) serial = `00${serial}`
+      expect(certIdOf(certificate)).toBe(`${Buffer.from(keyId, 'hex').toString('base64url')}.${Buffer.from(serial, 'hex').toString('base64url')}`)
+    }
+  })
+})
