@@ -20,6 +20,21 @@ export const der = {
   /** [n] IMPLICIT over a primitive type */
   contextPrimitive: (n: number, bytes: Uint8Array): Der => tlv(0x80 + n, bytes),
   integer: (value: number): Der => tlv(0x02, Buffer.from([value])),
+  /** an INTEGER from its content bytes (already minimal and positive) */
+  integerBytes: (bytes: Uint8Array): Der => tlv(0x02, bytes),
+  boolean: (value: boolean): Der => Buffer.from([0x01, 0x01, value ? 0xff : 0x00]),
+  /** a BIT STRING of named bits (KeyUsage) in one byte: trailing zero bits are unused */
+  namedBits (byte: number): Der {
+    let unused = 0
+    while (unused < 7 && ((byte >> unused) & 1) === 0) unused++
+    return tlv(0x03, Buffer.from([unused, byte]))
+  },
+  /** UTCTime up to 2049, GeneralizedTime after (RFC 5280 §4.1.2.5), to the second */
+  time (date: Date): Der {
+    const text = date.toISOString().replace(/[-:T]|\.\d+/g, '')
+    const year = date.getUTCFullYear()
+    return year >= 1950 && year < 2050 ? tlv(0x17, Buffer.from(text.slice(2), 'ascii')) : tlv(0x18, Buffer.from(text, 'ascii'))
+  },
   null: (): Der => Buffer.from([0x05, 0x00]),
   utf8: (text: string): Der => tlv(0x0c, Buffer.from(text, 'utf8')),
   octets: (bytes: Uint8Array): Der => tlv(0x04, bytes),
@@ -36,9 +51,12 @@ export const der = {
   },
 }
 
-/** One element read from DER: its tag and where its content lies in the buffer. */
+/** One element read from DER: its tag, where it begins, and where its content lies. */
 export interface Element {
   tag: number
+  /** offset of its tag byte */
+  at: number
+  /** offset of its content */
   start: number
   end: number
 }
@@ -57,7 +75,7 @@ export function readElement (buf: Uint8Array, offset: number): Element {
     start += count
   }
   if (start + length > buf.length) throw new RangeError('DER: truncated')
-  return { tag, start, end: start + length }
+  return { tag, at: offset, start, end: start + length }
 }
 
 /** The elements directly inside a constructed element. */
@@ -69,6 +87,77 @@ export function children (buf: Uint8Array, parent: Element): Element[] {
     at = el.end
   }
   return out
+}
+
+/** The whole element (header and content), e.g. to copy a Name or sign a tbsCertificate. */
+export function encoded (buf: Buffer, el: Element): Buffer {
+  return buf.subarray(el.at, el.end)
+}
+
+/** The content of an element. */
+export function content (buf: Buffer, el: Element): Buffer {
+  return buf.subarray(el.start, el.end)
+}
+
+/** An OBJECT IDENTIFIER element's dotted text. */
+export function oidText (buf: Buffer, el: Element): string {
+  if (el.tag !== 0x06 || el.end === el.start) throw new RangeError('DER: not an OID')
+  const arcs: number[] = []
+  let value = 0
+  for (let i = el.start; i < el.end; i++) {
+    value = value * 128 + (buf[i]! & 0x7f)
+    if ((buf[i]! & 0x80) === 0) {
+      if (arcs.length === 0) arcs.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80)
+      else arcs.push(value)
+      value = 0
+    }
+  }
+  return arcs.join('.')
+}
+
+/** A directory string's text (UTF8String, PrintableString, IA5String, TeletexString, BMPString). */
+export function stringText (buf: Buffer, el: Element): string {
+  const bytes = content(buf, el)
+  switch (el.tag) {
+    case 0x0c: return bytes.toString('utf8')
+    case 0x13: case 0x16: case 0x14: return bytes.toString('latin1')
+    case 0x1e: return Buffer.from(bytes).swap16().toString('utf16le')
+    default: throw new RangeError(`DER: tag 0x${el.tag.toString(16)} is not a string`)
+  }
+}
+
+/** A DER element from PEM text (the first block with this label). */
+export function pemBlock (pem: string, labels: string[]): Buffer {
+  for (const label of labels) {
+    const body = new RegExp(`-----BEGIN ${label}-----([^-]*)-----END ${label}-----`).exec(pem)?.[1]
+    if (body !== undefined) return Buffer.from(body.replace(/\s/g, ''), 'base64')
+  }
+  throw new RangeError(`not a PEM ${labels[0]}`)
+}
+
+/** DER as PEM with a trailing newline. */
+export function toPem (bytes: Buffer, label: string): string {
+  return `-----BEGIN ${label}-----\n${bytes.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`
+}
+
+/** The fields of a certificate's tbsCertificate (RFC 5280 §4.1), and the tbsCertificate itself. */
+export function certificateFields (cert: Buffer) {
+  const tbs = children(cert, readElement(cert, 0))[0]!
+  const fields = children(cert, tbs)
+  const v = fields[0]?.tag === 0xa0 ? 1 : 0
+  const [serial, , issuer, validity, subject, spki] = fields.slice(v)
+  if (!serial || !issuer || !validity || !subject || !spki) throw new RangeError('DER: not a certificate')
+  return { tbs, serial, issuer, validity, subject, spki, extensions: fields.find((el) => el.tag === 0xa3) }
+}
+
+/** Extensions (a SEQUENCE of Extension) as [oid, critical, extnValue content element]. */
+export function extensionsOf (buf: Buffer, sequence: Element): Array<{ oid: string, critical: boolean, value: Element }> {
+  return children(buf, sequence).map((ext) => {
+    const [id, ...rest] = children(buf, ext)
+    const value = rest[rest.length - 1]
+    if (!id || !value || value.tag !== 0x04) throw new RangeError('DER: bad extension')
+    return { oid: oidText(buf, id), critical: rest.length === 2 && buf[rest[0]!.start] !== 0, value }
+  })
 }
 
 /** IPv4 or IPv6 text as the 4 or 16 bytes of an iPAddress general name. */
@@ -88,4 +177,13 @@ export function ipBytes (ip: string): Buffer {
   const out = Buffer.alloc(16)
   groups.forEach((g, i) => out.writeUInt16BE(g, i * 2))
   return out
+}
+
+/** The text of an iPAddress general name's 4 or 16 bytes (IPv6 uncompressed; normalizeName canonicalises it). */
+export function ipText (bytes: Uint8Array): string {
+  if (bytes.length === 4) return [...bytes].join('.')
+  if (bytes.length !== 16) throw new RangeError(`DER: an IP address of ${bytes.length} bytes`)
+  const groups: string[] = []
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16))
+  return groups.join(':')
 }

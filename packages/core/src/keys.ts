@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPair, sign } from 'node:c
 import { promisify } from 'node:util'
 import type { KeyType } from './certificate.js'
 import { isIpAddress } from './names.js'
-import { der, ipBytes } from './der.js'
+import { der, ipBytes, toPem } from './der.js'
 
 const generate = promisify(generateKeyPair)
 const signAsync = promisify(sign)
@@ -40,7 +40,7 @@ export async function createCsr (names: string[], keyPem: string): Promise<strin
     der.set(der.sequence(der.sequence(der.oid(OID.subjectAltName), der.octets(altNames)))))
   const info = der.sequence(der.integer(0), subject, spki, der.context(0, extensionRequest))
   const request = der.sequence(info, algorithm, der.bits(await signAsync(hash, info, key)))
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${request.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE REQUEST-----\n`
+  return toPem(request, 'CERTIFICATE REQUEST')
 }
 
 const OID = {

@@ -1,5 +1,7 @@
-import { X509Certificate as NodeX509, KeyObject, createPrivateKey, randomBytes, type webcrypto } from 'node:crypto'
+import { X509Certificate as NodeX509, KeyObject, createPrivateKey, randomBytes, sign, type webcrypto } from 'node:crypto'
+import { promisify } from 'node:util'
 import type * as X509 from '@peculiar/x509'
+import { certificateFields, der, encoded, ipBytes, toPem } from '../der.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
 import { isIpAddress } from '../names.js'
 import { loadX509, webCrypto } from '../x509.js'
@@ -9,6 +11,7 @@ export { loadX509, webCrypto }
 const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' }
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' }
 const CLOCK_SKEW_MS = 60_000
+const signAsync = promisify(sign)
 
 /** A CA certificate with its signing key, ready to sign. */
 export interface CaMaterial {
@@ -18,6 +21,10 @@ export interface CaMaterial {
   privateKey: string
   cert: X509.X509Certificate
   signingKey: webcrypto.CryptoKey
+  /** the same key, for node:crypto (leaves are signed without @peculiar/x509) */
+  key: KeyObject
+  /** DER of the certificate's subject Name: the issuer of what it signs */
+  subject: Buffer
   notAfter: number
   /** subject key identifier, copied into the AKI of what it signs */
   keyId: string
@@ -45,7 +52,7 @@ export async function createCa (spec: CaSpec): Promise<CaMaterial> {
   ]
   if (spec.parent) extensions.push(new x509.AuthorityKeyIdentifierExtension(spec.parent.keyId))
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
+    serialNumber: randomSerial().toString('hex'),
     subject: [{ CN: [spec.commonName] }],
     issuer: spec.parent ? spec.parent.cert.subjectName : [{ CN: [spec.commonName] }],
     notBefore: new Date(now - CLOCK_SKEW_MS),
@@ -55,8 +62,9 @@ export async function createCa (spec: CaSpec): Promise<CaMaterial> {
     signingAlgorithm: SIGNING,
     extensions,
   }, webCrypto)
-  const privateKey = KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string
-  return { certificate: pemOf(cert), privateKey, cert, signingKey: keys.privateKey, notAfter: cert.notAfter.getTime(), keyId: ski.keyId }
+  const key = KeyObject.from(keys.privateKey)
+  const privateKey = key.export({ type: 'pkcs8', format: 'pem' }) as string
+  return { certificate: pemOf(cert), privateKey, cert, signingKey: keys.privateKey, key, subject: subjectOf(Buffer.from(cert.rawData)), notAfter: cert.notAfter.getTime(), keyId: ski.keyId }
 }
 
 /**
@@ -74,7 +82,7 @@ export async function readCa (stored: { certificate?: unknown, privateKey?: unkn
     if (!ski || !cert.getExtension(x509.BasicConstraintsExtension)?.ca) throw new Error('not a CA certificate')
     const der = key.export({ type: 'pkcs8', format: 'der' })
     const signingKey = await webCrypto.subtle.importKey('pkcs8', der, EC_P256, false, ['sign'])
-    return { certificate: stored.certificate, privateKey: stored.privateKey, cert, signingKey, notAfter: cert.notAfter.getTime(), keyId: ski.keyId }
+    return { certificate: stored.certificate, privateKey: stored.privateKey, cert, signingKey, key, subject: subjectOf(Buffer.from(cert.rawData)), notAfter: cert.notAfter.getTime(), keyId: ski.keyId }
   } catch (cause) {
     throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `stored local CA ${what} is unreadable: ${(cause as Error).message}`, { cause })
   }
@@ -89,44 +97,51 @@ export async function signedBy (ca: CaMaterial, parent: CaMaterial): Promise<boo
 export interface LeafSpec {
   names: string[]
   /** DER SubjectPublicKeyInfo */
-  spki: ArrayBuffer
+  spki: Buffer
   /** an RSA key also gets keyEncipherment (RSA key exchange) */
   rsa: boolean
   lifetimeMs: number
 }
 
 /**
- * Signs a TLS server certificate with `ca`: SAN with the DNS names and IP addresses, EKU
+ * Signs a TLS server certificate (PEM) with `ca`: SAN with the DNS names and IP addresses, EKU
  * serverAuth, KeyUsage digitalSignature (+ keyEncipherment for RSA keys), backdated a minute
- * for clock skew and never outliving the CA.
+ * for clock skew and never outliving the CA. Plain DER and node:crypto: a certificate rotation
+ * must not block the event loop for the milliseconds an ASN.1 library takes.
  */
-export async function signLeaf (ca: CaMaterial, leaf: LeafSpec): Promise<X509.X509Certificate> {
-  const x509 = loadX509()
+export async function signLeaf (ca: CaMaterial, leaf: LeafSpec): Promise<string> {
   const now = Date.now()
-  const usages = x509.KeyUsageFlags.digitalSignature | (leaf.rsa ? x509.KeyUsageFlags.keyEncipherment : 0)
   // RFC 5280 §4.2.1.6: with an empty subject the SAN must be critical
   const commonName = leaf.names.find((name) => name.length <= 64)
-  const san = new x509.SubjectAlternativeNameExtension(
-    leaf.names.map((value) => ({ type: isIpAddress(value) ? 'ip' : 'dns', value })),
-    commonName === undefined
+  const altNames = der.sequence(...leaf.names.map((name) => isIpAddress(name)
+    ? der.contextPrimitive(7, ipBytes(name))
+    : der.contextPrimitive(2, Buffer.from(name, 'ascii'))))
+  const extension = (oid: string, critical: boolean, value: Buffer) =>
+    der.sequence(der.oid(oid), ...(critical ? [der.boolean(true)] : []), der.octets(value))
+  const ecdsaWithSha256 = der.sequence(der.oid('1.2.840.10045.4.3.2'))
+  const tbs = der.sequence(
+    der.context(0, der.integer(2)), // v3
+    der.integerBytes(randomSerial()),
+    ecdsaWithSha256,
+    ca.subject,
+    der.sequence(der.time(new Date(now - CLOCK_SKEW_MS)), der.time(new Date(Math.min(now + leaf.lifetimeMs, ca.notAfter)))),
+    commonName === undefined ? der.sequence() : der.sequence(der.set(der.sequence(der.oid('2.5.4.3'), der.utf8(commonName)))),
+    leaf.spki,
+    der.context(3, der.sequence(
+      extension('2.5.29.19', true, der.sequence()), // basicConstraints: not a CA
+      extension('2.5.29.15', true, der.namedBits(0x80 | (leaf.rsa ? 0x20 : 0))), // digitalSignature (+ keyEncipherment)
+      extension('2.5.29.37', false, der.sequence(der.oid('1.3.6.1.5.5.7.3.1'))), // serverAuth
+      extension('2.5.29.35', false, der.sequence(der.contextPrimitive(0, Buffer.from(ca.keyId, 'hex')))),
+      extension('2.5.29.17', commonName === undefined, altNames)
+    ))
   )
-  return x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: commonName === undefined ? [] : [{ CN: [commonName] }],
-    issuer: ca.cert.subjectName,
-    notBefore: new Date(now - CLOCK_SKEW_MS),
-    notAfter: new Date(Math.min(now + leaf.lifetimeMs, ca.notAfter)),
-    publicKey: leaf.spki,
-    signingKey: ca.signingKey,
-    signingAlgorithm: SIGNING,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(usages, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.AuthorityKeyIdentifierExtension(ca.keyId),
-      san,
-    ],
-  }, webCrypto)
+  const signature = await signAsync('sha256', tbs, ca.key)
+  return toPem(der.sequence(tbs, ecdsaWithSha256, der.bits(signature)), 'CERTIFICATE')
+}
+
+/** The DER subject Name of a certificate. */
+function subjectOf (cert: Buffer): Buffer {
+  return Buffer.from(encoded(cert, certificateFields(cert).subject))
 }
 
 /** PEM with a trailing newline, so certificates concatenate into a chain. */
@@ -135,8 +150,8 @@ export function pemOf (cert: X509.X509Certificate): string {
 }
 
 /** 16 random bytes, high bit clear so the DER INTEGER stays positive at its full length. */
-function randomSerial (): string {
+function randomSerial (): Buffer {
   const bytes = randomBytes(16)
   bytes[0] = (bytes[0]! & 0x7f) || 0x01
-  return bytes.toString('hex')
+  return bytes
 }

@@ -1,10 +1,21 @@
-import { createPublicKey } from 'node:crypto'
+import { createPublicKey, verify } from 'node:crypto'
+import { promisify } from 'node:util'
+import { children, content, encoded, extensionsOf, ipText, oidText, pemBlock, readElement, stringText } from '../der.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
 import { normalizeName } from '../names.js'
-import { loadX509, webCrypto } from './certs.js'
 
-const SAN_OID = '2.5.29.17'
+const verifyAsync = promisify(verify)
 const CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1'])
+/** signature algorithm OID -> hash (ECDSA and RSA PKCS#1 v1.5, what ACME clients send) */
+const SIGNATURE_HASHES: Record<string, string> = {
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256',
+  '1.2.840.113549.1.1.12': 'sha384',
+  '1.2.840.113549.1.1.13': 'sha512',
+}
+const GENERAL_NAME_TYPES = ['otherName', 'email', 'dns', 'x400Address', 'directoryName', 'ediPartyName', 'url', 'ip', 'registeredId']
 
 /**
  * Reads a PEM PKCS#10 request the way an ACME CA does at finalize (RFC 8555 §7.4): the
@@ -12,18 +23,23 @@ const CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1'])
  * and the names in it must be exactly `names`. Returns the key to certify (DER SubjectPublicKeyInfo).
  * Refusals are ERR_ACME_CA_PROBLEM with problem type badCSR, as a CA would answer.
  */
-export async function readCsr (pem: string, names: string[]): Promise<{ spki: ArrayBuffer, rsa: boolean }> {
-  const x509 = loadX509()
-  let csr: InstanceType<typeof x509.Pkcs10CertificateRequest>
+export async function readCsr (pem: string, names: string[]): Promise<{ spki: Buffer, rsa: boolean }> {
+  let request: ReturnType<typeof parseRequest>
   try {
-    csr = new x509.Pkcs10CertificateRequest(pem)
+    request = parseRequest(pemBlock(pem, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']))
   } catch (cause) {
     throw badCsr('it is not a PEM PKCS#10 certificate request', cause)
   }
-  if (!await csr.verify(webCrypto).catch(() => false)) throw badCsr('its signature does not verify')
+  const hash = SIGNATURE_HASHES[request.algorithm]
+  if (!hash) throw badCsr(`its signature algorithm ${request.algorithm} is not supported`)
+  let key: ReturnType<typeof createPublicKey>
+  try {
+    key = createPublicKey({ key: request.spki, format: 'der', type: 'spki' })
+  } catch (cause) {
+    throw badCsr('its public key is unreadable', cause)
+  }
+  if (!await verifyAsync(hash, request.info, key, request.signature).catch(() => false)) throw badCsr('its signature does not verify')
 
-  const spki = csr.publicKey.rawData
-  const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' })
   const details = key.asymmetricKeyDetails ?? {}
   const keyOk = key.asymmetricKeyType === 'ec'
     ? CURVES.has(details.namedCurve ?? '')
@@ -32,13 +48,7 @@ export async function readCsr (pem: string, names: string[]): Promise<{ spki: Ar
 
   const requested = new Set<string>()
   try {
-    for (const cn of csr.subjectName.getField('CN')) requested.add(normalizeName(cn))
-    for (const ext of csr.getExtensions(SAN_OID)) {
-      for (const name of new x509.SubjectAlternativeNameExtension(ext.rawData).names.items) {
-        if (name.type !== 'dns' && name.type !== 'ip') throw new Error(`a ${name.type} name is not supported`)
-        requested.add(normalizeName(name.value))
-      }
-    }
+    for (const name of request.names()) requested.add(normalizeName(name))
   } catch (cause) {
     throw badCsr(`it names something that cannot be certified: ${(cause as Error).message}`, cause)
   }
@@ -46,7 +56,48 @@ export async function readCsr (pem: string, names: string[]): Promise<{ spki: Ar
   if (requested.size !== wanted.size || [...requested].some((name) => !wanted.has(name))) {
     throw badCsr(`it names [${[...requested].join(', ')}] instead of [${names.join(', ')}]`)
   }
-  return { spki, rsa: key.asymmetricKeyType === 'rsa' }
+  return { spki: request.spki, rsa: key.asymmetricKeyType === 'rsa' }
+}
+
+/**
+ * CertificationRequest ::= SEQUENCE { certificationRequestInfo SEQUENCE { version, subject Name,
+ * subjectPKInfo, attributes [0] }, signatureAlgorithm, signature BIT STRING }
+ */
+function parseRequest (der: Buffer) {
+  const [info, algorithm, signature] = children(der, readElement(der, 0))
+  if (!info || !algorithm || signature?.tag !== 0x03) throw new RangeError('DER: not a certification request')
+  const [, subject, spki, attributes] = children(der, info)
+  if (!subject || !spki) throw new RangeError('DER: not a certification request')
+  return {
+    info: encoded(der, info),
+    algorithm: oidText(der, children(der, algorithm)[0]!),
+    signature: content(der, signature).subarray(1),
+    spki: Buffer.from(encoded(der, spki)),
+    /** the subject's common names, then the subjectAltName entries of the extension request */
+    * names (): Generator<string> {
+      for (const rdn of children(der, subject)) {
+        for (const atv of children(der, rdn)) {
+          const [type, value] = children(der, atv)
+          if (type && value && oidText(der, type) === '2.5.4.3') yield stringText(der, value)
+        }
+      }
+      for (const attribute of attributes?.tag === 0xa0 ? children(der, attributes) : []) {
+        const [type, values] = children(der, attribute)
+        if (!type || !values || oidText(der, type) !== '1.2.840.113549.1.9.14') continue
+        for (const extensions of children(der, values)) {
+          for (const ext of extensionsOf(der, extensions)) {
+            if (ext.oid !== '2.5.29.17') continue
+            for (const name of children(der, readElement(der, ext.value.start))) {
+              const kind = GENERAL_NAME_TYPES[name.tag & 0x1f] ?? 'unknown'
+              if (name.tag === 0x82) yield content(der, name).toString('ascii')
+              else if (name.tag === 0x87) yield ipText(content(der, name))
+              else throw new Error(`a ${kind} name is not supported`)
+            }
+          }
+        }
+      }
+    },
+  }
 }
 
 function badCsr (why: string, cause?: unknown): AcmeError {

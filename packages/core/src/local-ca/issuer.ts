@@ -3,7 +3,7 @@ import { AcmeError, ErrorCodes, invalidOption } from '../errors.js'
 import { normalizeNames } from '../names.js'
 import type { Storage } from '../storage/contract.js'
 import { localAuthority } from './authority.js'
-import { pemOf, signLeaf } from './certs.js'
+import { signLeaf } from './certs.js'
 import { readCsr } from './csr.js'
 
 const HOUR = 3_600_000
@@ -75,7 +75,7 @@ export function createLocalIssuer (options: LocalIssuerOptions): LocalIssuer {
       const ca = await authority.intermediate()
       throwIfAborted(request.signal)
       const leaf = await signLeaf(ca, { names, ...key, lifetimeMs: leafLifetimeMs })
-      return { certificate: pemOf(leaf) + ca.certificate }
+      return { certificate: leaf + ca.certificate }
     },
     async rootCertificate () {
       return (await authority.root()).certificate
