@@ -1,6 +1,8 @@
-import { X509Certificate as NodeX509, createPublicKey } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { X509Certificate as NodeX509, createPrivateKey, createPublicKey } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { certIdOf } from './acme/ari.js'
+import { type CertificateBundle, type KeyType, verifyBundle } from './certificate.js'
 import { ipBytes } from './der.js'
 import { createCsr, generatePrivateKey } from './keys.js'
 import { createLocalIssuer } from './local-ca/index.js'
@@ -48,5 +50,36 @@ describe('hand-built DER', () => {
       if (Number.parseInt(serial.slice(0, 2), 16) >= 0x80) serial = `00${serial}`
       expect(certIdOf(certificate)).toBe(`${Buffer.from(keyId, 'hex').toString('base64url')}.${Buffer.from(serial, 'hex').toString('base64url')}`)
     }
+  })
+})
+
+describe('verifyBundle (public key in the private key vs the leaf, in DER)', () => {
+  const issuer = createLocalIssuer({ storage: memoryStorage() })
+  const bundleFor = async (type: KeyType) => {
+    const privateKey = await generatePrivateKey(type)
+    const { certificate } = await issuer.issue({ names: ['v.example.test'], csr: await createCsr(['v.example.test'], privateKey) })
+    return { version: 1, names: ['v.example.test'], certificate, privateKey } as CertificateBundle
+  }
+  const corrupt = (bundle: CertificateBundle, why: RegExp) => expect(() => verifyBundle(bundle)).toThrow(expect.objectContaining({ code: 'ERR_ACME_STORAGE_CORRUPT', message: expect.stringMatching(why) }))
+
+  it.each(['ec-p256', 'ec-p384', 'rsa-2048'] as const)('accepts a %s key with its certificate, refuses another key of the same type', async (type) => {
+    const bundle = await bundleFor(type)
+    expect(() => verifyBundle(bundle)).not.toThrow()
+    corrupt({ ...bundle, privateKey: await generatePrivateKey(type) }, /does not match/)
+  })
+
+  it('refuses a key of another type, a truncated certificate and a truncated key; accepts SEC1 and a PKCS#8 key without its public half', async () => {
+    const bundle = await bundleFor('ec-p256')
+    corrupt({ ...bundle, privateKey: await generatePrivateKey('ec-p384') }, /does not match/)
+    corrupt({ ...bundle, privateKey: await generatePrivateKey('rsa-2048') }, /does not match/)
+    corrupt({ ...bundle, certificate: bundle.certificate.slice(0, 300) }, /not a readable PEM chain/)
+    corrupt({ ...bundle, privateKey: bundle.privateKey.slice(0, 120) + '\n-----END PRIVATE KEY-----\n' }, /not a readable PEM key/)
+    const sec1 = createPrivateKey(bundle.privateKey).export({ type: 'sec1', format: 'pem' }) as string
+    expect(() => verifyBundle({ ...bundle, privateKey: sec1 })).not.toThrow()
+    // PKCS#8 without the optional [1] publicKey: the full OpenSSL check answers
+    const noPublic = execFileSync('openssl', ['pkcs8', '-topk8', '-nocrypt'], { input: execFileSync('openssl', ['ec', '-no_public'], { input: sec1, stdio: ['pipe', 'pipe', 'ignore'] }) }).toString()
+    expect(noPublic).toContain('BEGIN PRIVATE KEY')
+    expect(() => verifyBundle({ ...bundle, privateKey: noPublic })).not.toThrow()
+    corrupt({ ...(await bundleFor('ec-p256')), privateKey: noPublic }, /does not match/)
   })
 })

@@ -147,7 +147,7 @@ export function certificateFields (cert: Buffer) {
   const v = fields[0]?.tag === 0xa0 ? 1 : 0
   const [serial, , issuer, validity, subject, spki] = fields.slice(v)
   if (!serial || !issuer || !validity || !subject || !spki) throw new RangeError('DER: not a certificate')
-  return { tbs, serial, issuer, validity, subject, spki, extensions: fields.find((el) => el.tag === 0xa3) }
+  return { tbs, serial, issuer, validity, subject, spki, spkiBytes: encoded(cert, spki), extensions: fields.find((el) => el.tag === 0xa3) }
 }
 
 /** Extensions (a SEQUENCE of Extension) as [oid, critical, extnValue content element]. */
