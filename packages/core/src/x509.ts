@@ -1,10 +1,4 @@
-import { createPublicKey, webcrypto } from 'node:crypto'
-
-type CryptoKey = webcrypto.CryptoKey
-type Algorithm = webcrypto.Algorithm
-type EcdsaParams = webcrypto.EcdsaParams
-type EcKeyImportParams = webcrypto.EcKeyImportParams
-type RsaHashedImportParams = webcrypto.RsaHashedImportParams
+import { webcrypto } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type * as X509 from '@peculiar/x509'
 
@@ -24,29 +18,4 @@ let x509Module: X509Module | undefined
 export function loadX509 (): X509Module {
   x509Module ??= createRequire(import.meta.url)('@peculiar/x509') as X509Module
   return x509Module
-}
-
-/** The WebCrypto key pair and signature algorithm for a PKCS#8 PEM private key (EC or RSA). */
-export async function webCryptoKeys (privateKeyPem: string): Promise<{ keys: { privateKey: CryptoKey, publicKey: CryptoKey }, algorithm: EcdsaParams | Algorithm }> {
-  const publicKey = createPublicKey(privateKeyPem)
-  const spki = publicKey.export({ type: 'spki', format: 'der' })
-  const pkcs8 = Buffer.from(privateKeyPem.replace(/-----[^-]+-----|\s/g, ''), 'base64')
-  let params: EcKeyImportParams | RsaHashedImportParams
-  let algorithm: EcdsaParams | Algorithm
-  if (publicKey.asymmetricKeyType === 'ec') {
-    const curve = publicKey.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : 'P-256'
-    params = { name: 'ECDSA', namedCurve: curve }
-    algorithm = { name: 'ECDSA', hash: curve === 'P-384' ? 'SHA-384' : 'SHA-256' } as EcdsaParams
-  } else {
-    params = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
-    algorithm = { name: 'RSASSA-PKCS1-v1_5' }
-  }
-  const subtle = webCrypto.subtle
-  return {
-    keys: {
-      privateKey: await subtle.importKey('pkcs8', pkcs8, params, true, ['sign']),
-      publicKey: await subtle.importKey('spki', spki, params, true, ['verify']),
-    },
-    algorithm,
-  }
 }

@@ -80,8 +80,8 @@ export async function readCa (stored: { certificate?: unknown, privateKey?: unkn
     const cert = new x509.X509Certificate(stored.certificate)
     const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension)
     if (!ski || !cert.getExtension(x509.BasicConstraintsExtension)?.ca) throw new Error('not a CA certificate')
-    const der = key.export({ type: 'pkcs8', format: 'der' })
-    const signingKey = await webCrypto.subtle.importKey('pkcs8', der, EC_P256, false, ['sign'])
+    const pkcs8 = key.export({ type: 'pkcs8', format: 'der' })
+    const signingKey = await webCrypto.subtle.importKey('pkcs8', pkcs8, EC_P256, false, ['sign'])
     return { certificate: stored.certificate, privateKey: stored.privateKey, cert, signingKey, key, subject: subjectOf(Buffer.from(cert.rawData)), notAfter: cert.notAfter.getTime(), keyId: ski.keyId }
   } catch (cause) {
     throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `stored local CA ${what} is unreadable: ${(cause as Error).message}`, { cause })
