@@ -1,8 +1,7 @@
-import { X509Certificate } from 'node:crypto'
 import type { RenewalInfo } from '../certificate.js'
 import { splitPemChain } from '../certificate.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
-import { certificateFields, children, content, extensionsOf, readElement } from '../der.js'
+import { certificateFields, children, content, extensionsOf, pemBlock, readElement } from '../der.js'
 import { parseRetryAfter } from './client.js'
 
 /** Retry-After we assume when the CA gives none (RFC 9773 suggests a few hours). */
@@ -13,7 +12,7 @@ const DEFAULT_ARI_RETRY_MS = 6 * 3600_000
  * content). Null when the leaf has no Authority Key Identifier (then ARI cannot be used).
  */
 export function certIdOf (chainPem: string): string | null {
-  const cert = new X509Certificate(splitPemChain(chainPem)[0] ?? '').raw
+  const cert = pemBlock(splitPemChain(chainPem)[0] ?? '', ['CERTIFICATE'])
   const { serial, extensions } = certificateFields(cert)
   const aki = extensions && extensionsOf(cert, children(cert, extensions)[0]!).find((ext) => ext.oid === '2.5.29.35')
   if (!aki) return null

@@ -3,7 +3,7 @@ import { certIdOf } from '../acme/ari.js'
 import { stagingDirectoryOf } from '../acme/directory.js'
 import { type CertificateBundle, type Issuer, type KeyType, readLeaf } from '../certificate.js'
 import { AcmeError, ErrorCodes, isAcmeError } from '../errors.js'
-import { createCsr, generatePrivateKey } from '../keys.js'
+import { createCsr, generateKey, pkcs8Pem } from '../keys.js'
 import type { Logger } from '../logger.js'
 import { attemptAllowed, recordFailure, renewalDue, type RenewalOptions, type RenewalState } from '../renewal/index.js'
 import type { Storage } from '../storage/contract.js'
@@ -124,14 +124,14 @@ async function preflight (ctx: IssuanceContext, issuer: AcmeIssuer, names: strin
   const staging = ctx.stagingOf(issuer)
   if (!staging) return
   ctx.logger.info({ names, staging: staging.directoryUrl }, 'retrying against the staging CA first')
-  const key = await generatePrivateKey('ec-p256')
-  await staging.issue({ names, csr: await createCsr(names, key), signal })
+  await staging.issue({ names, csr: await createCsr(names, await generateKey('ec-p256')), signal })
 }
 
 async function orderOnce (ctx: IssuanceContext, issuer: Issuer, names: string[], previous: CertificateBundle | undefined, signal: AbortSignal) {
-  const privateKey = ctx.reuseKey && previous ? previous.privateKey : await generatePrivateKey(ctx.keyType)
+  const key = ctx.reuseKey && previous ? previous.privateKey : await generateKey(ctx.keyType)
+  const privateKey = typeof key === 'string' ? key : pkcs8Pem(key)
   const replaces = previous?.certId && previous.issuer.key === issuer.key ? previous.certId : undefined
-  const { certificate } = await issuer.issue({ names, csr: await createCsr(names, privateKey), replaces, signal })
+  const { certificate } = await issuer.issue({ names, csr: await createCsr(names, key), replaces, signal })
   return makeBundle(names, certificate, privateKey, ctx.reuseKey && previous ? previous.keyType : ctx.keyType, issuer, previous)
 }
 
