@@ -1,7 +1,7 @@
 import { challtestsrvClient, getText, uniqueLoopbackAddress } from '@fastify-acme/harness'
 import { services } from '@fastify-acme/harness/vitest'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readdirSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import https from 'node:https'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -43,14 +43,9 @@ describe('examples/basic', () => {
     }
   })
 
-  it('`pnpm demo --json` prints one JSON line: Pebble issuer, a renewal with a new serial, 0 failed requests', async () => {
-    const demo = fileURLToPath(new URL('./demo.ts', import.meta.url))
-    const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--conditions=source', '--import', 'tsx', demo, '--json'], { timeout: 60_000 }, (err, out, errOut) => {
-        if (err) reject(new Error(`${err.message}\n${errOut}`))
-        else resolve(out)
-      })
-    })
+  it('`pnpm demo --json` prints one JSON line: Pebble issuer, a renewal with a new serial, 0 failed requests; `fastify-acme list --json` reads its storage', async () => {
+    const data = mkdtempSync(path.join(tmpdir(), 'demo-data-'))
+    const stdout = await run(fileURLToPath(new URL('./demo.ts', import.meta.url)), ['--json', '--data', data])
     const lines = stdout.trim().split('\n')
     expect(lines).toHaveLength(1)
     const result = JSON.parse(lines[0]!)
@@ -59,8 +54,22 @@ describe('examples/basic', () => {
     expect(result.serialAfter).not.toBe(result.serialBefore)
     expect(result.failedRequests).toBe(0)
     expect(result.requests).toBeGreaterThan(1)
+
+    const list = JSON.parse(await run(fileURLToPath(new URL('../../../packages/fastify-acme/src/cli/main.ts', import.meta.url)), ['list', '--json', '--storage', `file://${data}`]))
+    expect(JSON.stringify(list)).toContain('demo.example.test')
+    expect(JSON.stringify(list)).toContain(result.serialAfter.toLowerCase())
+    rmSync(data, { recursive: true, force: true })
   })
 })
+
+function run (script: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--conditions=source', '--import', 'tsx', script, ...args], { timeout: 60_000 }, (err, out, errOut) => {
+      if (err) reject(new Error(`${err.message}\n${errOut}`))
+      else resolve(out)
+    })
+  })
+}
 
 function walk (dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

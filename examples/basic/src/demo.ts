@@ -1,5 +1,6 @@
 // `pnpm demo`: a CA, an app, a certificate, HTTPS, and a renewal with no restart and no failed request.
 // `pnpm demo --json` prints one JSON line: {"issuer","names","issueMs","serialBefore","serialAfter","requests","failedRequests"}
+// `pnpm demo --data <dir>` stores into <dir> and keeps it, for `fastify-acme list --storage <dir>` (the ops CLI)
 import { challtestsrvClient, startChalltestsrv, startPebble, uniqueLoopbackAddress, type Challtestsrv, type Pebble } from '@fastify-acme/harness'
 import { mkdtempSync, rmSync } from 'node:fs'
 import https from 'node:https'
@@ -9,6 +10,9 @@ import type { TLSSocket } from 'node:tls'
 import { buildApp } from './app.js'
 
 const json = process.argv.includes('--json')
+const dataArg = process.argv.indexOf('--data')
+const keptDataDir = dataArg > 0 ? process.argv[dataArg + 1] : undefined
+if (dataArg > 0 && !keptDataDir) throw new Error('--data needs a directory')
 const VALIDITY_SECONDS = 12
 const say = (line: string) => { if (!json) process.stdout.write(`${line}\n`) }
 const note = (line: string) => process.stderr.write(`${line}\n`)
@@ -71,7 +75,7 @@ async function main () {
   const domain = 'demo.example.test'
   const ca = await startCa(address, domain)
   say(`  ✓ ${ca.name} started; its certificates live ${VALIDITY_SECONDS} s, so you will see a renewal`)
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'fastify-acme-demo-'))
+  const dataDir = keptDataDir ? path.resolve(keptDataDir) : mkdtempSync(path.join(tmpdir(), 'fastify-acme-demo-'))
   const started = performance.now()
   const app = await buildApp({ domains: [domain], dataDir, acme: ca.acme })
   await app.listen({ port: 0, host: address })
@@ -115,7 +119,8 @@ async function main () {
 
   await app.close()
   await ca.stop()
-  rmSync(dataDir, { recursive: true, force: true })
+  if (keptDataDir) say(`  data kept in ${dataDir}; after pnpm build: node packages/fastify-acme/bin/fastify-acme.js list --storage file://${dataDir}`)
+  else rmSync(dataDir, { recursive: true, force: true })
   if (json) {
     process.stdout.write(`${JSON.stringify({ issuer: info!.issuer!.commonName, names: info!.names, issueMs, serialBefore, serialAfter, requests, failedRequests })}\n`)
   }
