@@ -77,7 +77,7 @@ describe('examples/redis-cluster', () => {
   it('three processes on one Redis: one order reaches the CA, and every process serves the certificate', async () => {
     const addresses = [uniqueLoopbackAddress(), uniqueLoopbackAddress(), uniqueLoopbackAddress()]
     const domain = `cluster-${process.pid}.example.test`
-    // the CA validates at the second process, whichever process places the order
+    // the CA validates at the second process, whichever process places the order (any of them, under the Redis lock)
     await challtestsrvClient(challtestsrv.managementUrl, challtestsrv.dnsServer).addA(domain, [addresses[1]!])
     const env = {
       REDIS_URL: redis.url,
@@ -89,7 +89,11 @@ describe('examples/redis-cluster', () => {
       ACME_EMAIL: 'ops@example.test',
       ACME_HTTP_PORT: String(pebble.httpPort),
     }
-    instances.push(...addresses.map((address) => startInstance(address, env)))
+    // The process the CA validates at listens first: an instance orders within ~100 ms of its
+    // start, and the CA must not reach for a process that is not up yet.
+    const validating = startInstance(addresses[1]!, env)
+    await validating.port
+    instances.push(startInstance(addresses[0]!, env), validating, startInstance(addresses[2]!, env))
     const ports = await Promise.all(instances.map((i) => i.port))
 
     const eventsOf = (i: Instance, event: string) => i.logs.filter((l) => l.event === event)
