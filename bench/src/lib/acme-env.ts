@@ -1,4 +1,4 @@
-import { challtestsrvClient, freePort, startChalltestsrv, startPebble, type Challtestsrv, type Pebble } from '@fastify-acme/harness'
+import { challtestsrvClient, stablePort, startChalltestsrv, startPebble, type Challtestsrv, type Pebble } from '@fastify-acme/harness'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 
@@ -24,7 +24,7 @@ export async function startAcmeEnv (workDir: string): Promise<AcmeEnv> {
   let pebble: Pebble | undefined
   try {
     challtestsrv = await startChalltestsrv()
-    const [httpPort, tlsPort] = [await freePort(), await freePort()]
+    const [httpPort, tlsPort] = [await stablePort(), await stablePort()]
     pebble = await startPebble({ dnsServer: challtestsrv.dnsServer, httpPort, tlsPort })
   } catch (err) {
     await challtestsrv?.stop()

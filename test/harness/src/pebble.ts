@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { getText, postJson } from './http.js'
-import { freePort } from './ports.js'
+import { freePort, stablePort } from './ports.js'
 import { startService, type Service } from './service.js'
 import { requireCommands } from './system.js'
 import { createTlsFixture, type TlsFixture } from './tls-fixture.js'
@@ -95,8 +95,8 @@ export async function startPebble (opts: PebbleOptions): Promise<Pebble> {
   const dir = mkdtempSync(path.join(tmpdir(), 'harness-pebble-'))
   const tls = opts.tls ?? createTlsFixture(dir)
   const [port, mgmtPort] = [await freePort(), await freePort()]
-  const httpPort = opts.httpPort ?? await freePort()
-  const tlsPort = opts.tlsPort ?? await freePort()
+  const httpPort = opts.httpPort ?? await stablePort()
+  const tlsPort = opts.tlsPort ?? await stablePort()
   const config = {
     pebble: {
       listenAddress: `127.0.0.1:${port}`,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 
 /** A TCP port that was free a moment ago on `host`. */
@@ -10,6 +11,32 @@ export function freePort (host = '127.0.0.1'): Promise<number> {
       const { port } = server.address() as net.AddressInfo
       server.close(() => resolve(port))
     })
+  })
+}
+
+/**
+ * A port below the kernel's ephemeral range that is free on every address, for ports that many
+ * processes bind on different loopback addresses for a long time (the challenge ports Pebble
+ * dials). A port from the ephemeral range can later be taken as the source port of some
+ * outgoing connection, and then binding it fails with EADDRINUSE.
+ */
+export async function stablePort (): Promise<number> {
+  let low = 32768
+  try { low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low } catch {}
+  const from = Math.max(1024, Math.min(10_000, low - 2000))
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from))
+    if (await canListen(port)) return port
+  }
+  return freePort()
+}
+
+function canListen (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer()
+    server.unref()
+    server.once('error', () => resolve(false))
+    server.listen(port, () => server.close(() => resolve(true)))
   })
 }
 
