@@ -19,6 +19,7 @@ export const der = {
   context: (n: number, ...items: Der[]): Der => tlv(0xa0 + n, Buffer.concat(items)),
   /** [n] IMPLICIT over a primitive type */
   contextPrimitive: (n: number, bytes: Uint8Array): Der => tlv(0x80 + n, bytes),
+  /** a small INTEGER (0-127: versions) */
   integer: (value: number): Der => tlv(0x02, Buffer.from([value])),
   /** an INTEGER from its content bytes (already minimal and positive) */
   integerBytes: (bytes: Uint8Array): Der => tlv(0x02, bytes),
