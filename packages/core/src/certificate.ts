@@ -141,7 +141,7 @@ export function verifyBundle (bundle: CertificateBundle): void {
   const name = bundle.names?.[0]
   let leaf: { algorithm: Buffer, publicKey: Buffer }
   try {
-    leaf = spkiParts(certificateFields(pemBlock(splitPemChain(bundle.certificate)[0] ?? '', ['CERTIFICATE'])).spkiBytes)
+    leaf = spkiParts(certificateFields(pemBlock(bundle.certificate, ['CERTIFICATE'])).spkiBytes)
   } catch (cause) {
     throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `stored certificate for ${name} is not a readable PEM chain`, { cause })
   }

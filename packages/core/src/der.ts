@@ -3,6 +3,7 @@
  * @peculiar/x509 and its ASN.1 schema stack (~70-90 ms of a cold start).
  */
 import { isIPv4 } from 'node:net'
+import { isIpAddress } from './names.js'
 
 export type Der = Buffer
 
@@ -50,6 +51,18 @@ export const der = {
     }
     return tlv(0x06, Buffer.from(bytes))
   },
+}
+
+/** A Name with one common name (2.5.4.3), or the empty Name. */
+export function subjectName (commonName: string | undefined): Der {
+  return commonName === undefined ? der.sequence() : der.sequence(der.set(der.sequence(der.oid('2.5.4.3'), der.utf8(commonName))))
+}
+
+/** GeneralNames for subjectAltName: a dNSName per name, an iPAddress per IP address. */
+export function generalNames (names: string[]): Der {
+  return der.sequence(...names.map((name) => isIpAddress(name)
+    ? der.contextPrimitive(7, ipBytes(name))
+    : der.contextPrimitive(2, Buffer.from(name, 'ascii'))))
 }
 
 /** One element read from DER: its tag, where it begins, and where its content lies. */

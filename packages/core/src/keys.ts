@@ -2,7 +2,7 @@ import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPair, sig
 import { promisify } from 'node:util'
 import type { KeyType } from './certificate.js'
 import { isIpAddress } from './names.js'
-import { der, ipBytes, toPem } from './der.js'
+import { der, generalNames, subjectName, toPem } from './der.js'
 
 const generate = promisify(generateKeyPair)
 const signAsync = promisify(sign)
@@ -41,19 +41,15 @@ export async function createCsr (names: string[], privateKey: string | KeyObject
     ? der.sequence(der.oid(p384 ? OID.ecdsaWithSha384 : OID.ecdsaWithSha256))
     : der.sequence(der.oid(OID.sha256WithRsa), der.null())
   const commonName = names.find((n) => !isIpAddress(n) && n.length <= 64)
-  const subject = commonName ? der.sequence(der.set(der.sequence(der.oid(OID.commonName), der.utf8(commonName)))) : der.sequence()
-  const altNames = der.sequence(...names.map((n) => isIpAddress(n)
-    ? der.contextPrimitive(7, ipBytes(n))
-    : der.contextPrimitive(2, Buffer.from(n, 'ascii'))))
+  const subject = subjectName(commonName)
   const extensionRequest = der.sequence(der.oid(OID.extensionRequest),
-    der.set(der.sequence(der.sequence(der.oid(OID.subjectAltName), der.octets(altNames)))))
+    der.set(der.sequence(der.sequence(der.oid(OID.subjectAltName), der.octets(generalNames(names))))))
   const info = der.sequence(der.integer(0), subject, spki, der.context(0, extensionRequest))
   const request = der.sequence(info, algorithm, der.bits(await signAsync(hash, info, key)))
   return toPem(request, 'CERTIFICATE REQUEST')
 }
 
 const OID = {
-  commonName: '2.5.4.3',
   subjectAltName: '2.5.29.17',
   extensionRequest: '1.2.840.113549.1.9.14',
   ecdsaWithSha256: '1.2.840.10045.4.3.2',

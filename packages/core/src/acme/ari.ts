@@ -1,5 +1,4 @@
 import type { RenewalInfo } from '../certificate.js'
-import { splitPemChain } from '../certificate.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
 import { certificateFields, children, content, extensionsOf, pemBlock, readElement } from '../der.js'
 import { parseRetryAfter } from './client.js'
@@ -12,7 +11,7 @@ const DEFAULT_ARI_RETRY_MS = 6 * 3600_000
  * content). Null when the leaf has no Authority Key Identifier (then ARI cannot be used).
  */
 export function certIdOf (chainPem: string): string | null {
-  const cert = pemBlock(splitPemChain(chainPem)[0] ?? '', ['CERTIFICATE'])
+  const cert = pemBlock(chainPem, ['CERTIFICATE']) // the first block: the leaf
   const { serial, extensions } = certificateFields(cert)
   const aki = extensions && extensionsOf(cert, children(cert, extensions)[0]!).find((ext) => ext.oid === '2.5.29.35')
   if (!aki) return null

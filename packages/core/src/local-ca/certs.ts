@@ -1,9 +1,8 @@
 import { X509Certificate as NodeX509, KeyObject, createPrivateKey, randomBytes, sign, type webcrypto } from 'node:crypto'
 import { promisify } from 'node:util'
 import type * as X509 from '@peculiar/x509'
-import { certificateFields, der, encoded, ipBytes, toPem } from '../der.js'
+import { certificateFields, der, encoded, generalNames, subjectName, toPem } from '../der.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
-import { isIpAddress } from '../names.js'
 import { loadX509, webCrypto } from '../x509.js'
 
 export { loadX509, webCrypto }
@@ -113,9 +112,6 @@ export async function signLeaf (ca: CaMaterial, leaf: LeafSpec): Promise<string>
   const now = Date.now()
   // RFC 5280 §4.2.1.6: with an empty subject the SAN must be critical
   const commonName = leaf.names.find((name) => name.length <= 64)
-  const altNames = der.sequence(...leaf.names.map((name) => isIpAddress(name)
-    ? der.contextPrimitive(7, ipBytes(name))
-    : der.contextPrimitive(2, Buffer.from(name, 'ascii'))))
   const extension = (oid: string, critical: boolean, value: Buffer) =>
     der.sequence(der.oid(oid), ...(critical ? [der.boolean(true)] : []), der.octets(value))
   const ecdsaWithSha256 = der.sequence(der.oid('1.2.840.10045.4.3.2'))
@@ -125,14 +121,14 @@ export async function signLeaf (ca: CaMaterial, leaf: LeafSpec): Promise<string>
     ecdsaWithSha256,
     ca.subject,
     der.sequence(der.time(new Date(now - CLOCK_SKEW_MS)), der.time(new Date(Math.min(now + leaf.lifetimeMs, ca.notAfter)))),
-    commonName === undefined ? der.sequence() : der.sequence(der.set(der.sequence(der.oid('2.5.4.3'), der.utf8(commonName)))),
+    subjectName(commonName),
     leaf.spki,
     der.context(3, der.sequence(
       extension('2.5.29.19', true, der.sequence()), // basicConstraints: not a CA
       extension('2.5.29.15', true, der.namedBits(0x80 | (leaf.rsa ? 0x20 : 0))), // digitalSignature (+ keyEncipherment)
       extension('2.5.29.37', false, der.sequence(der.oid('1.3.6.1.5.5.7.3.1'))), // serverAuth
       extension('2.5.29.35', false, der.sequence(der.contextPrimitive(0, Buffer.from(ca.keyId, 'hex')))),
-      extension('2.5.29.17', commonName === undefined, altNames)
+      extension('2.5.29.17', commonName === undefined, generalNames(leaf.names))
     ))
   )
   const signature = await signAsync('sha256', tbs, ca.key)
