@@ -2,7 +2,7 @@ import { uniqueLoopbackAddress } from '@fastify-acme/harness'
 import { mkdtempSync } from 'node:fs'
 import path from 'node:path'
 import type { AcmeEnv } from '../lib/acme-env.js'
-import { summarize } from '../lib/stats.js'
+import { figureOf, summarize } from '../lib/stats.js'
 import type { IssuancePeer } from '../peers/types.js'
 import type { BenchContext, BenchResult } from '../report/result.js'
 
@@ -50,10 +50,7 @@ export function issuanceResult (name: string, times: IssuanceTimes, failures: Is
   return {
     name,
     unit: 'ms',
-    ours: s.median,
-    min: s.min,
-    max: s.max,
-    runs: s.runs,
+    ...figureOf(s),
     peers,
     peerRanges,
     ...(Object.keys(failures).length > 0 ? { failedRuns: failures } : {}),

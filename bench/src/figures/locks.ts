@@ -2,7 +2,7 @@ import { startRedis, startS3Server } from '@fastify-acme/harness'
 import { mkdtempSync } from 'node:fs'
 import path from 'node:path'
 import { spawnApp } from '../lib/proc.js'
-import { median, summarize } from '../lib/stats.js'
+import { figureOf, median, summarize } from '../lib/stats.js'
 import type { BenchContext, BenchResult } from '../report/result.js'
 
 const ITERATIONS = 100
@@ -39,10 +39,7 @@ export async function measureLocks (ctx: BenchContext): Promise<BenchResult[]> {
       return {
         name: `lock.${kind}_ms`,
         unit: 'ms',
-        ours: s.median,
-        min: s.min,
-        max: s.max,
-        runs: s.runs,
+        ...figureOf(s),
         target: target === undefined ? 'none (reported)' : `<= ${target} ms median`,
         met: target === undefined ? null : s.median <= target,
         note: `median of ${ITERATIONS} acquire+release round trips per run (after ${WARMUP} warm-up), median over runs; ${kind === 'redis' ? 'real redis-server on loopback (harness), node-redis' : kind === 'fs' ? 'fs adapter in a temp dir' : 'harness S3 server (conditional writes) through @aws-sdk/client-s3'}`,

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { runLoad } from '../lib/load.js'
 import { spawnApp, type AppEvent } from '../lib/proc.js'
-import { quantile, summarize } from '../lib/stats.js'
+import { figureOf, quantile, summarize } from '../lib/stats.js'
 import { handshakeOnce } from '../lib/tls-probe.js'
 import type { BenchContext, BenchResult } from '../report/result.js'
 import { LOAD_CPU, SERVER_CPU } from './serving-sessions.js'
@@ -83,10 +83,7 @@ export async function measureReload (ctx: BenchContext): Promise<{ results: Benc
       {
         name: 'reload.p99_ratio',
         unit: 'ratio',
-        ours: ratio.median,
-        min: ratio.min,
-        max: ratio.max,
-        runs: ratio.runs,
+        ...figureOf(ratio),
         p99Ms: { quiet: round2(quantile(all((r) => inWindows(r, false)), 0.99)), rotating: round2(quantile(all((r) => inWindows(r, true)), 0.99)) },
         serverEventLoopMaxMs: {
           quiet: round2(quantile(runs.flatMap((r) => r.eventLoop.quiet.map((w) => w.max)), 0.5)),

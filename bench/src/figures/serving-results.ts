@@ -1,4 +1,4 @@
-import { median, summarize } from '../lib/stats.js'
+import { figureOf, median, summarize } from '../lib/stats.js'
 import type { BenchResult } from '../report/result.js'
 import { LOAD, type Session, type ServingSamples } from './serving-sessions.js'
 import { SEEDED } from './seed.js'
@@ -27,10 +27,7 @@ export function handshakeResults (s: ServingSamples): BenchResult[] {
     const ratio = summarize(sessions.map((x, i) => capacity(x) / plainCapacity[i]!), 3)
     return {
       unit: 'ratio',
-      ours: ratio.median,
-      min: ratio.min,
-      max: ratio.max,
-      runs: ratio.runs,
+      ...figureOf(ratio),
       peers: { 'plain-https': Math.round(median(plainCapacity)) },
       peerRanges: { 'plain-https': { min: Math.round(Math.min(...plainCapacity)), max: Math.round(Math.max(...plainCapacity)), runs: plainCapacity.length } },
       target: `>= ${RATIO_TARGET} x plain https`,
@@ -72,10 +69,7 @@ export function memoryResults (s: ServingSamples): BenchResult[] {
     {
       name: 'memory.per_cert_kb',
       unit: 'KB',
-      ours: def.median,
-      min: def.min,
-      max: def.max,
-      runs: def.runs,
+      ...figureOf(def),
       target: `<= ${KB_TARGET} KB RSS per certificate`,
       met: def.median <= KB_TARGET,
       memoryMb: breakdown(s.ours),
@@ -84,10 +78,7 @@ export function memoryResults (s: ServingSamples): BenchResult[] {
     {
       name: 'memory.per_cert_kb_max_contexts_10000',
       unit: 'KB',
-      ours: max.median,
-      min: max.min,
-      max: max.max,
-      runs: max.runs,
+      ...figureOf(max),
       target: 'none (extra)',
       met: null,
       memoryMb: breakdown(s.oursMax),
@@ -106,10 +97,7 @@ export function startupResults (s: ServingSamples): BenchResult[] {
     {
       name: 'startup.10k_listen_ms',
       unit: 'ms',
-      ours: listen.median,
-      min: listen.min,
-      max: listen.max,
-      runs: listen.runs,
+      ...figureOf(listen),
       target: `<= ${LISTEN_TARGET_MS} ms`,
       met: listen.median <= LISTEN_TARGET_MS,
       allLoadedMs: loaded,
@@ -118,10 +106,7 @@ export function startupResults (s: ServingSamples): BenchResult[] {
     {
       name: 'startup.10k_first_handshake_ms',
       unit: 'ms',
-      ours: first.median,
-      min: first.min,
-      max: first.max,
-      runs: first.runs,
+      ...figureOf(first),
       target: `<= ${FIRST_HANDSHAKE_TARGET_MS} ms`,
       met: first.median <= FIRST_HANDSHAKE_TARGET_MS,
       note: 'one new verified TLS connection to a random one of the 10,000 names, started as soon as the server said it listens (TCP connect + handshake, measured by the client)',

@@ -20,6 +20,11 @@ export function quantile (values: number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo)
 }
 
+/** A result's own figure: our median with min, max and the number of runs. */
+export function figureOf (s: Summary): { ours: number, min: number, max: number, runs: number } {
+  return { ours: s.median, min: s.min, max: s.max, runs: s.runs }
+}
+
 export function summarize (values: number[], digits = 1): Summary {
   const round = (n: number) => Math.round(n * 10 ** digits) / 10 ** digits
   return { median: round(median(values)), min: round(Math.min(...values)), max: round(Math.max(...values)), runs: values.length }
