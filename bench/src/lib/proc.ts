@@ -131,7 +131,7 @@ function pinned (cpu: number | undefined, command: string, args: string[]): [str
 export function spawnApp (script: string, opts: SpawnOptions = {}): Child {
   const env: Record<string, string> = { ...cleanEnv(), ...opts.env }
   if (opts.config !== undefined) env.BENCH_CONFIG = JSON.stringify(opts.config)
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, script)}`] : []
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, script)}`] : []
   const [command, args] = pinned(opts.cpu, process.execPath, [...profile, ...(opts.nodeFlags ?? []), path.join(appsDir, script), ...(opts.args ?? [])])
   return new Child(spawn(command, args, { env, cwd: opts.cwd ?? appsDir, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }))
 }

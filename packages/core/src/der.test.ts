@@ -1,11 +1,15 @@
 import { execFileSync } from 'node:child_process'
 import { X509Certificate as NodeX509, createPrivateKey, createPublicKey } from 'node:crypto'
-import { describe, expect, it } from 'vitest'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
 import { certIdOf } from './acme/ari.js'
-import { type CertificateBundle, type KeyType, verifyBundle } from './certificate.js'
+import { type CertificateBundle, type KeyType, readLeaf, verifyBundle } from './certificate.js'
 import { ipBytes } from './der.js'
-import { createCsr, generatePrivateKey } from './keys.js'
+import { createCsr, generateKey, generatePrivateKey, pkcs8Pem, spkiOf } from './keys.js'
 import { createLocalIssuer } from './local-ca/index.js'
+import { normalizeName } from './names.js'
 import { memoryStorage } from './storage/memory.js'
 import { loadX509, webCrypto } from './x509.js'
 
@@ -81,5 +85,60 @@ describe('verifyBundle (public key in the private key vs the leaf, in DER)', () 
     expect(noPublic).toContain('BEGIN PRIVATE KEY')
     expect(() => verifyBundle({ ...bundle, privateKey: noPublic })).not.toThrow()
     corrupt({ ...(await bundleFor('ec-p256')), privateKey: noPublic }, /does not match/)
+  })
+})
+
+describe('readLeaf (DER) reads what X509Certificate reads', () => {
+  /** What the former X509Certificate-based readLeaf returned. */
+  const viaOpenSsl = (pem: string) => {
+    const cert = new NodeX509(pem)
+    return {
+      serial: cert.serialNumber.toLowerCase(),
+      notBefore: new Date(cert.validFrom),
+      notAfter: new Date(cert.validTo),
+      issuerCommonName: /CN=([^\n]+)/.exec(cert.issuer)?.[1] ?? '',
+      names: (cert.subjectAltName ?? '').split(', ').filter((e) => /^(DNS|IP Address):/.test(e)).map((e) => e.startsWith('IP Address:') ? normalizeName(e.slice(11)) : e.slice(4)),
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'read-leaf-'))
+  const openssl = (serial: string, days: number, san: string, issuer: string) => {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'),
+      '-subj', issuer, '-days', String(days), '-set_serial', serial, '-addext', `subjectAltName=${san}`], { stdio: 'ignore' })
+    return readFileSync(join(dir, 'c.pem'), 'utf8')
+  }
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it.each([
+    ['a serial with its high bit set (DER sign byte), UTCTime', '0x8f00aa', 30, 'DNS:a.example.test,DNS:b.example.test', '/O=Org/CN=Test CA One'],
+    ['a serial with a leading zero nibble, GeneralizedTime after 2049, IPv4 and IPv6', '0x0a0b', 365 * 40, 'DNS:x.example.test,IP:192.0.2.7,IP:2001:db8::1', '/CN=Second CA/O=After'],
+    ['serial 1, no CN in the issuer, an email SAN left out', '1', 2, 'email:ops@example.test,DNS:only.example.test', '/O=No Common Name'],
+  ])('%s', (_, serial, days, san, issuer) => {
+    const pem = openssl(serial, days, san, issuer)
+    expect(readLeaf(pem)).toEqual(viaOpenSsl(pem))
+  })
+
+  it('a local CA chain and a 20-byte random serial', async () => {
+    const issuer = createLocalIssuer({ storage: memoryStorage() })
+    for (let i = 0; i < 10; i++) {
+      const { certificate } = await issuer.issue({ names: ['l.example.test', '192.0.2.9'], csr: await createCsr(['l.example.test', '192.0.2.9'], await generatePrivateKey('ec-p256')) })
+      expect(readLeaf(certificate)).toEqual(viaOpenSsl(certificate))
+    }
+  })
+
+  it('throws ERR_ACME_STORAGE_CORRUPT for no certificate and a truncated one', () => {
+    expect(() => readLeaf('nothing')).toThrow(expect.objectContaining({ code: 'ERR_ACME_STORAGE_CORRUPT' }))
+    const pem = openssl('7', 1, 'DNS:t.example.test', '/CN=T')
+    const body = pem.split('\n').slice(1, -2).join('')
+    expect(() => readLeaf(`-----BEGIN CERTIFICATE-----\n${body.slice(0, 200)}\n-----END CERTIFICATE-----\n`)).toThrow(expect.objectContaining({ code: 'ERR_ACME_STORAGE_CORRUPT' }))
+  })
+})
+
+describe('keys as DER from their JWK', () => {
+  it.each(['ec-p256', 'ec-p384', 'rsa-2048'] as const)('pkcs8Pem and spkiOf (%s) are byte for byte what OpenSSL exports', async (type) => {
+    for (let i = 0; i < (type === 'rsa-2048' ? 5 : 40); i++) {
+      const key = await generateKey(type)
+      expect(pkcs8Pem(key)).toBe(key.export({ type: 'pkcs8', format: 'pem' }))
+      expect(spkiOf(key).equals(createPublicKey(key).export({ type: 'spki', format: 'der' }))).toBe(true)
+    }
   })
 })

@@ -1,4 +1,4 @@
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPair, sign } from 'node:crypto'
+import { type JsonWebKey, type KeyObject, createPrivateKey, generateKeyPair, sign } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { KeyType } from './certificate.js'
 import { isIpAddress } from './names.js'
@@ -22,8 +22,46 @@ export async function generateKey (type: KeyType): Promise<KeyObject> {
   return privateKey
 }
 
+/**
+ * A private key as PKCS#8 PEM, byte for byte what OpenSSL exports. Built from the key's JWK
+ * (~5 µs) in DER: OpenSSL 3's encoders take ~80 µs, on the event loop of every order.
+ */
 export function pkcs8Pem (key: KeyObject): string {
-  return key.export({ type: 'pkcs8', format: 'pem' }) as string
+  const jwk = key.export({ format: 'jwk' })
+  if (jwk.kty === 'EC') {
+    // ECPrivateKey without [0] parameters (they are in the algorithm), with [1] publicKey
+    const ecPrivateKey = der.sequence(der.integer(1), der.octets(b64u(jwk.d)), der.context(1, der.bits(ecPoint(jwk))))
+    return toPem(der.sequence(der.integer(0), ecAlgorithm(jwk), der.octets(ecPrivateKey)), 'PRIVATE KEY')
+  }
+  const rsaPrivateKey = der.sequence(der.integer(0), ...[jwk.n, jwk.e, jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi].map(uint))
+  return toPem(der.sequence(der.integer(0), RSA_ALGORITHM, der.octets(rsaPrivateKey)), 'PRIVATE KEY')
+}
+
+/** The DER SubjectPublicKeyInfo of a private key, built from its JWK (OpenSSL 3's encoder takes ~160 µs). */
+export function spkiOf (key: KeyObject): Buffer {
+  const jwk = key.export({ format: 'jwk' })
+  if (jwk.kty === 'EC') return der.sequence(ecAlgorithm(jwk), der.bits(ecPoint(jwk)))
+  return der.sequence(RSA_ALGORITHM, der.bits(der.sequence(uint(jwk.n), uint(jwk.e))))
+}
+
+const CURVE_OIDS: Record<string, string> = { 'P-256': '1.2.840.10045.3.1.7', 'P-384': '1.3.132.0.34', 'P-521': '1.3.132.0.35' }
+const RSA_ALGORITHM = der.sequence(der.oid('1.2.840.113549.1.1.1'), der.null())
+const b64u = (field: string | undefined) => Buffer.from(field ?? '', 'base64url')
+const ecPoint = (jwk: JsonWebKey) => Buffer.concat([Buffer.from([4]), b64u(jwk.x), b64u(jwk.y)])
+
+function ecAlgorithm (jwk: JsonWebKey): Buffer {
+  const curve = CURVE_OIDS[jwk.crv ?? '']
+  if (!curve) throw new RangeError(`unsupported curve ${jwk.crv}`)
+  return der.sequence(der.oid('1.2.840.10045.2.1'), der.oid(curve))
+}
+
+/** A JWK number (unsigned, big-endian, base64url) as a DER INTEGER: no leading zeros, a 0x00 before a high bit. */
+function uint (field: string | undefined): Buffer {
+  const bytes = b64u(field)
+  let at = 0
+  while (at < bytes.length - 1 && bytes[at] === 0) at++
+  const trimmed = bytes.subarray(at)
+  return der.integerBytes(trimmed[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed)
 }
 
 /**
@@ -34,7 +72,7 @@ export function pkcs8Pem (key: KeyObject): string {
 export async function createCsr (names: string[], privateKey: string | KeyObject): Promise<string> {
   // decoding a PEM key costs OpenSSL 3 ~0.35 ms: pass the KeyObject when there is one
   const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' })
+  const spki = spkiOf(key)
   const p384 = key.asymmetricKeyDetails?.namedCurve === 'secp384r1'
   const hash = p384 ? 'sha384' : 'sha256'
   const algorithm = key.asymmetricKeyType === 'ec'

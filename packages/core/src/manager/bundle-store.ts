@@ -49,12 +49,17 @@ export class BundleStore {
   }
 
   async readState (primary: string): Promise<RenewalState | null> {
+    return (await this.readStateEntry(primary)).state
+  }
+
+  /** The failure state, and whether anything is stored for it (a broken record reads as null). */
+  async readStateEntry (primary: string): Promise<{ state: RenewalState | null, stored: boolean }> {
     const bytes = await this.storage.get(StorageKeys.certificateState(primary))
-    if (!bytes) return null
+    if (!bytes) return { state: null, stored: false }
     try {
-      return parseRenewalState(bytes)
+      return { state: parseRenewalState(bytes), stored: true }
     } catch {
-      return null // a broken failure record only loses backoff history; never block renewals on it
+      return { state: null, stored: true } // a broken failure record only loses backoff history; never block renewals on it
     }
   }
 

@@ -65,7 +65,8 @@ export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest
       ctx.issuers.some((i) => i.key === stored!.issuer.key)) {
       return { kind: 'stored', bundle: stored }
     }
-    state = await ctx.store.readState(primary)
+    const stateEntry = await ctx.store.readStateEntry(primary)
+    state = stateEntry.state
     if (!req.force && !attemptAllowed(state, new Date())) {
       // a backoff recorded (maybe by another instance): not a new failure
       throw Object.assign(new AcmeError(ErrorCodes.RATE_LIMITED, `not retrying ${primary} before ${state?.nextAttemptAt ?? 'a forced renewal'} after ${state?.failures} failures (last: ${state?.lastError.message})`, {
@@ -77,7 +78,8 @@ export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest
     const bundle = await orderWithIssuers(ctx, req.names, previous, state, signal, req.force === true)
     if (lock.lost.aborted) throw lock.lost.reason
     await ctx.store.write(bundle)
-    await ctx.store.writeState(primary, null)
+    // under the lock, so nobody recorded a failure since the read: nothing stored, nothing to clear
+    if (stateEntry.stored) await ctx.store.writeState(primary, null)
     return { kind: 'ordered', bundle, ...(previous ? { previous } : {}), durationMs: Date.now() - started }
   } catch (err) {
     if (!(isAcmeError(err) && (err.code === ErrorCodes.ABORTED || (err.code === ErrorCodes.RATE_LIMITED && !err.status)))) {

@@ -100,12 +100,22 @@ describe('ContextCache over real TLS', () => {
     expect(open.serial).toBe(before.serial)
     cache.set('swap.test', servable(after))
     expect(cache.contextCount).toBe(0)
+    // the name is in use: its new context is built at once, not by the next handshake
+    await new Promise(setImmediate)
+    expect(cache).toMatchObject({ contextCount: 1, builds: 2 })
 
     const fresh = await served(port, 'swap.test')
+    expect(cache.builds).toBe(2)
     expect(fresh.authorized, fresh.authorizationError).toBe(true)
     expect(fresh.serial).toBe(after.serial)
     expect(await echo(open.socket, 'still here')).toBe('still here')
     open.socket.end()
+
+    // a name no handshake used is replaced without building anything
+    cache.set('cold.test', servable(leaf('cold.test')))
+    cache.set('cold.test', servable(leaf('cold.test')))
+    await new Promise(setImmediate)
+    expect(cache.builds).toBe(2)
   })
 
   it('stops serving a deleted certificate', async () => {

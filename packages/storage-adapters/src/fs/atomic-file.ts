@@ -13,9 +13,18 @@ export const DIR_MODE = 0o700
  */
 const TEMP_MARK = '#tmp-'
 
-/** `.<base>#tmp-<pid>-<random>` beside `path` (same directory, so rename stays atomic). */
+/** Unique per process (pids repeat across the hosts sharing a directory, and over time) */
+const PROCESS_MARK = `${process.pid}-${randomBytes(6).toString('hex')}`
+let tempCount = 0
+
+/** `.<base>#tmp-<pid>-<random>-<n>` beside `path` (same directory, so rename stays atomic). */
 export function tempPathFor (path: string): string {
-  return join(dirname(path), `.${basename(path)}${TEMP_MARK}${process.pid}-${randomBytes(6).toString('hex')}`)
+  return join(dirname(path), `.${basename(path)}${TEMP_MARK}${PROCESS_MARK}-${(tempCount++).toString(36)}`)
+}
+
+/** Removes a file; one that is already gone is fine. */
+export async function removeFile (path: string): Promise<void> {
+  await fs.unlink(path).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
 }
 
 export function isTempName (name: string): boolean {
@@ -34,7 +43,7 @@ export async function writeTempFile (path: string, data: Uint8Array | string, op
     await handle.sync()
   } catch (err) {
     await handle.close().catch(() => {})
-    await fs.rm(tmp, { force: true })
+    await removeFile(tmp)
     throw err
   }
   await handle.close()
@@ -65,7 +74,7 @@ async function openTemp (tmp: string, makeDirs: boolean): Promise<fs.FileHandle>
     if (created) {
       await syncDir(dirname(created)).catch(async (err: unknown) => {
         await handle.close()
-        await fs.rm(tmp, { force: true })
+        await removeFile(tmp)
         throw err
       })
     }
@@ -83,7 +92,7 @@ export async function writeFileAtomic (path: string, data: Uint8Array | string, 
   try {
     await fs.rename(tmp, path)
   } catch (err) {
-    await fs.rm(tmp, { force: true })
+    await removeFile(tmp)
     throw err
   }
   if (opts.syncDir ?? true) await syncDir(dirname(path))
@@ -137,7 +146,7 @@ export async function sweepTempFiles (root: string, maxAgeMs: number, now = Date
         await walk(path)
       } else if (isTempName(entry.name)) {
         const st = await fs.stat(path).catch(() => null)
-        if (st && now - st.mtimeMs > maxAgeMs && await fs.rm(path).then(() => true, () => false)) removed++
+        if (st && now - st.mtimeMs > maxAgeMs && await fs.unlink(path).then(() => true, () => false)) removed++
       }
     }
     swept += removed

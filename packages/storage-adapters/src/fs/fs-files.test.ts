@@ -110,7 +110,7 @@ describe('fsStorage files', () => {
     })
     await s.put('w/x', 'new')
     vi.restoreAllMocks()
-    const temp = /^open (w\/\.x#tmp-\d+-[0-9a-f]+) wx 600$/.exec(events[0] ?? '')
+    const temp = /^open (w\/\.x#tmp-\d+-[0-9a-f]+-[0-9a-z]+) wx 600$/.exec(events[0] ?? '')
     assert.ok(temp, `first step was ${events[0]}`)
     assert.deepEqual(events, [
       `open ${temp[1]} wx 600`,

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { makeDirs, writeTempFile } from './atomic-file.js'
+import { makeDirs, removeFile, writeTempFile } from './atomic-file.js'
 
 /**
  * File locks, one directory per lock name. Design notes (why it is shaped like this):
@@ -52,16 +52,29 @@ const newest = async (dir: string) => (await generations(dir)).at(-1) ?? 0
 
 /** The record of one generation; `record` is null when the file exists but is not a record. */
 export async function readGeneration (dir: string, fence: number): Promise<{ record: LockRecord | null, mtimeMs: number } | null> {
-  const path = join(dir, generationName(fence))
+  let text: string
+  let mtimeMs: number
   try {
-    const [text, st] = await Promise.all([fs.readFile(path, 'utf8'), fs.stat(path)])
-    let record: LockRecord | null = null
-    try { record = JSON.parse(text) as LockRecord } catch {}
-    return { record: record && typeof record.token === 'string' ? record : null, mtimeMs: st.mtimeMs }
+    // one open file: the content and the mtime are of the same generation file, even if a
+    // release or renewal renames a new one into place meanwhile
+    // (records are never changed in place, so the size read first is the size of the content)
+    const handle = await fs.open(join(dir, generationName(fence)), 'r')
+    try {
+      const st = await handle.stat()
+      mtimeMs = st.mtimeMs
+      const bytes = Buffer.alloc(st.size)
+      for (let at = 0, n = 1; at < bytes.length && n > 0; at += n) n = (await handle.read(bytes, at, bytes.length - at, at)).bytesRead
+      text = bytes.toString('utf8')
+    } finally {
+      await handle.close()
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
+  let record: LockRecord | null = null
+  try { record = JSON.parse(text) as LockRecord } catch {}
+  return { record: record && typeof record.token === 'string' ? record : null, mtimeMs }
 }
 
 /**
@@ -95,15 +108,15 @@ export async function claimGeneration (dir: string, fence: number, record: LockR
     // NFS may report EEXIST for a link whose first reply was lost: the link count tells
     linked = (await fs.stat(tmp)).nlink === 2
   } finally {
-    await fs.rm(tmp, { force: true })
+    await removeFile(tmp)
   }
   if (!linked) return false
   const after = await generations(dir)
   if (after.at(-1)! > fence) {
-    await fs.rm(path, { force: true })
+    await removeFile(path)
     return false
   }
-  await Promise.all(after.filter((g) => g < fence).map((g) => fs.rm(join(dir, generationName(g)), { force: true })))
+  await Promise.all(after.filter((g) => g < fence).map((g) => removeFile(join(dir, generationName(g)))))
   return true
 }
 
@@ -161,7 +174,7 @@ async function replaceGeneration (dir: string, fence: number, record: LockRecord
   try {
     await fs.rename(tmp, path)
   } catch (err) {
-    await fs.rm(tmp, { force: true })
+    await removeFile(tmp)
     throw err
   }
 }

@@ -128,14 +128,21 @@ export function fsStorage (options: FsStorageOptions): Storage {
     async delete (key) {
       const path = pathOf(key)
       await ready
+      let removed = true
       try {
-        await fs.rm(path, { recursive: true, force: true, maxRetries: 3 })
+        // a value is a file: one unlink. A prefix is a directory: the whole subtree goes
+        await fs.unlink(path).catch((err: unknown) => {
+          if (isCode(err, 'ENOENT')) removed = false
+          else if (isCode(err, 'EISDIR', 'EPERM')) return fs.rm(path, { recursive: true, force: true, maxRetries: 3 })
+          else throw err
+        })
       } catch (err) {
         if (isCode(err, 'ENOTDIR')) return
         throw storageError('delete', key, err)
       }
-      await pruneEmptyDirs(dirname(path), root)
-      await syncDir(dirname(path)).catch(() => {})
+      // the directory whose entries changed; nothing removed and nothing pruned: nothing to make durable
+      const changed = await pruneEmptyDirs(dirname(path), root) ?? (removed ? dirname(path) : null)
+      if (changed) await syncDir(changed).catch(() => {})
     },
 
     async list (prefix, opts = {}) {
@@ -227,14 +234,18 @@ async function readDir (dir: string, prefix: string): Promise<Dirent[]> {
 /**
  * Removes `dir` and its parents up to `root` while they are empty, so that a directory whose
  * last value was deleted stops being listed. A put racing this recreates what it needs.
+ * Returns the directory it stopped at when it removed any (its entries changed), else null.
  */
-async function pruneEmptyDirs (dir: string, root: string): Promise<void> {
+async function pruneEmptyDirs (dir: string, root: string): Promise<string | null> {
+  let pruned = false
   while (dir !== root && dir.startsWith(root + sep)) {
     try {
       await fs.rmdir(dir)
     } catch {
-      return
+      break
     }
+    pruned = true
     dir = dirname(dir)
   }
+  return pruned ? dir : null
 }
