@@ -41,16 +41,25 @@ export const der = {
   utf8: (text: string): Der => tlv(0x0c, Buffer.from(text, 'utf8')),
   octets: (bytes: Uint8Array): Der => tlv(0x04, bytes),
   bits: (bytes: Uint8Array): Der => tlv(0x03, Buffer.concat([Buffer.from([0]), bytes])),
+  /** (the few OIDs in use are encoded once) */
   oid (dotted: string): Der {
-    const [first = 0, second = 0, ...rest] = dotted.split('.').map(Number)
-    const bytes = [40 * first + second]
-    for (const arc of rest) {
-      const base128 = [arc & 0x7f]
-      for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) base128.unshift((v & 0x7f) | 0x80)
-      bytes.push(...base128)
-    }
-    return tlv(0x06, Buffer.from(bytes))
+    let encodedOid = OIDS.get(dotted)
+    if (encodedOid === undefined) OIDS.set(dotted, encodedOid = oidDer(dotted))
+    return encodedOid
   },
+}
+
+const OIDS = new Map<string, Der>()
+
+function oidDer (dotted: string): Der {
+  const [first = 0, second = 0, ...rest] = dotted.split('.').map(Number)
+  const bytes = [40 * first + second]
+  for (const arc of rest) {
+    const base128 = [arc & 0x7f]
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) base128.unshift((v & 0x7f) | 0x80)
+    bytes.push(...base128)
+  }
+  return tlv(0x06, Buffer.from(bytes))
 }
 
 /** A Name with one common name (2.5.4.3), or the empty Name. */

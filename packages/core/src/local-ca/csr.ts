@@ -1,4 +1,4 @@
-import { createPublicKey, verify } from 'node:crypto'
+import { type KeyObject, createPublicKey, verify } from 'node:crypto'
 import { promisify } from 'node:util'
 import { children, content, encoded, extensionsOf, ipText, oidText, pemBlock, readElement, stringText } from '../der.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
@@ -34,7 +34,7 @@ export async function readCsr (pem: string, names: string[]): Promise<{ spki: Bu
   if (!hash) throw badCsr(`its signature algorithm ${request.algorithm} is not supported`)
   let key: ReturnType<typeof createPublicKey>
   try {
-    key = createPublicKey({ key: request.spki, format: 'der', type: 'spki' })
+    key = publicKeyOf(request.spki)
   } catch (cause) {
     throw badCsr('its public key is unreadable', cause)
   }
@@ -58,6 +58,35 @@ export async function readCsr (pem: string, names: string[]): Promise<{ spki: Bu
   }
   return { spki: request.spki, rsa: key.asymmetricKeyType === 'rsa' }
 }
+
+/**
+ * The key of a DER SubjectPublicKeyInfo. EC keys with a named curve and RSA keys are imported
+ * as JWK (~5-60 µs); OpenSSL 3 decodes the DER form in ~150 µs, on the event loop.
+ */
+function publicKeyOf (spki: Buffer): KeyObject {
+  const [algorithm, bits] = children(spki, readElement(spki, 0))
+  const [type, parameters] = algorithm ? children(spki, algorithm) : []
+  if (type && bits?.tag === 0x03 && spki[bits.start] === 0) {
+    const key = content(spki, bits).subarray(1)
+    const oid = oidText(spki, type)
+    const crv = oid === '1.2.840.10045.2.1' && parameters?.tag === 0x06 ? JWK_CURVES[oidText(spki, parameters)] : undefined
+    const size = (key.length - 1) / 2
+    if (crv && key[0] === 4 && size === CURVE_SIZES[crv]) {
+      return createPublicKey({ format: 'jwk', key: { kty: 'EC', crv, x: key.subarray(1, 1 + size).toString('base64url'), y: key.subarray(1 + size).toString('base64url') } })
+    }
+    if (oid === '1.2.840.113549.1.1.1') {
+      const [n, e] = children(key, readElement(key, 0))
+      if (n?.tag === 0x02 && e?.tag === 0x02) {
+        const unsigned = (el: typeof n) => { const b = content(key, el); return (b[0] === 0 ? b.subarray(1) : b).toString('base64url') }
+        return createPublicKey({ format: 'jwk', key: { kty: 'RSA', n: unsigned(n), e: unsigned(e) } })
+      }
+    }
+  }
+  return createPublicKey({ key: spki, format: 'der', type: 'spki' })
+}
+
+const JWK_CURVES: Record<string, string> = { '1.2.840.10045.3.1.7': 'P-256', '1.3.132.0.34': 'P-384', '1.3.132.0.35': 'P-521' }
+const CURVE_SIZES: Record<string, number> = { 'P-256': 32, 'P-384': 48, 'P-521': 66 }
 
 /**
  * CertificationRequest ::= SEQUENCE { certificationRequestInfo SEQUENCE { version, subject Name,
