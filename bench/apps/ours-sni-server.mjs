@@ -1,9 +1,11 @@
 // fastify-acme serving certificates from an fs storage through acmeHttps()'s SNI path: the
 // 10,000 seeded names (`count`), or `names` obtained from the embedded local CA at start.
-// BENCH_CONFIG = {"dir","count"|"names","host","port","maxContexts"?}
+// BENCH_CONFIG = {"dir","count"|"names","host","port","maxContexts"?,"storage"?: "memory"} (memory: the core's
+// in-process storage instead of fs in `dir`, to measure renewals without durable writes)
 // Events: listening, loaded (every certificate served). Commands: cpu, memory, rotate.
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { memoryStorage } from '@fastify-acme/core'
 import { fsStorage } from '@fastify-acme/storage-adapters/fs'
 import Fastify from 'fastify'
 import fastifyAcme, { acmeHttps } from 'fastify-acme'
@@ -19,7 +21,7 @@ app.get('/', async () => 'ok')
 await app.register(fastifyAcme, {
   ...(names.length > 0 ? { domains: names.map((name) => [name]) } : {}),
   directoryUrl: 'local',
-  storage: fsStorage({ dir: config.dir }),
+  storage: config.storage === 'memory' ? memoryStorage() : fsStorage({ dir: config.dir }),
   challenges: { http01: false },
   ...(config.maxContexts ? { tls: { maxContexts: config.maxContexts } } : {}),
 })
@@ -37,6 +39,7 @@ if (names.length === 0) send('loaded')
 
 serveCommands({
   ...commonCommands,
+  root: async () => ({ root: await app.acme.localRootCertificate() }),
   /**
    * Forced renewals through the plugin's public API, round robin over `names`: from `startAt`
    * (ms since the epoch), `cycles` times `onMs` of one renewal every `intervalMs` (each starts on
