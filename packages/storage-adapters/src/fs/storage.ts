@@ -30,12 +30,6 @@ export interface FsStorageOptions {
    * another process. Default 60 000.
    */
   tempMaxAgeMs?: number
-  /**
-   * How long after the storage is created that sweep runs, in ms. Default 10 000: with thousands
-   * of certificates the walk costs about a second of CPU, which should not compete with loading
-   * them and with the first handshakes. 0 sweeps at once. close() skips a sweep not yet started.
-   */
-  tempSweepDelayMs?: number
 }
 
 /**
@@ -65,11 +59,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
 
   const ready = makeDirs(root).catch((err: unknown) => { throw storageError('open', root, err) })
   ready.catch(() => {})
-  const tempSweepDelayMs = options.tempSweepDelayMs === 0 ? 0 : positive('tempSweepDelayMs', options.tempSweepDelayMs, 10_000)
-  let sweeping: Promise<unknown> | undefined
-  const sweep = () => { sweeping = ready.then(() => sweepTempFiles(root, tempMaxAgeMs)).catch(() => 0) }
-  const sweepTimer = tempSweepDelayMs === 0 ? undefined : setTimeout(sweep, tempSweepDelayMs).unref()
-  if (!sweepTimer) sweep()
+  const sweeping = ready.then(() => sweepTempFiles(root, tempMaxAgeMs)).catch(() => 0)
   let closing: Promise<void> | undefined
 
   const pathOf = (key: string) => {
@@ -207,7 +197,6 @@ export function fsStorage (options: FsStorageOptions): Storage {
     close () {
       closing ??= (async () => {
         await Promise.allSettled([...held].map((handle) => handle.release()))
-        clearTimeout(sweepTimer)
         await sweeping
       })()
       return closing
