@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { type Element, certificateFields, children, content, der, encoded, extensionsOf, ipText, oidText, pemBlock, readElement, stringText } from './der.js'
+import { type Element, KEY_OIDS, certificateFields, children, commonNames, content, der, encoded, extensionsOf, generalNameEntries, oidText, pemBlock, readElement, unsignedBytes } from './der.js'
 import { AcmeError, ErrorCodes } from './errors.js'
 import { normalizeName } from './names.js'
 
@@ -121,21 +121,15 @@ export function readLeaf (chainPem: string): LeafFacts {
     if (!notBefore || !notAfter) throw new RangeError('DER: bad validity')
     const names: string[] = []
     const san = fields.extensions ? extensionsOf(cert, readElement(cert, fields.extensions.start)).find((ext) => ext.oid === '2.5.29.17') : undefined
-    for (const name of san ? children(cert, readElement(cert, san.value.start)) : []) {
-      if (name.tag === 0x82) names.push(content(cert, name).toString('ascii'))
-      else if (name.tag === 0x87) names.push(normalizeName(ipText(content(cert, name))))
+    for (const { kind, value } of san ? generalNameEntries(cert, san.value.start) : []) {
+      if (kind === 'dns') names.push(value!)
+      else if (kind === 'ip') names.push(normalizeName(value!))
     }
-    return { serial: serialText(content(cert, fields.serial)), notBefore, notAfter, issuerCommonName: commonNameOf(cert, fields.issuer), names }
+    // the serial as X509Certificate.serialNumber gives it: lower-case hex of the value, no sign byte
+    return { serial: unsignedBytes(content(cert, fields.serial)).toString('hex'), notBefore, notAfter, issuerCommonName: commonNames(cert, fields.issuer)[0] ?? '', names }
   } catch (cause) {
     throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, 'unreadable PEM certificate', { cause })
   }
-}
-
-/** Lower-case hex of a serial number's value (no sign byte), as X509Certificate.serialNumber gives it. */
-function serialText (bytes: Buffer): string {
-  let at = 0
-  while (at < bytes.length - 1 && bytes[at] === 0) at++
-  return bytes.subarray(at).toString('hex')
 }
 
 /** UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 §4.1.2.5 has them. */
@@ -145,17 +139,6 @@ function timeOf (buf: Buffer, el: Element): Date {
   if (!m) throw new RangeError(`DER: unsupported time ${JSON.stringify(text)}`)
   const year = el.tag === 0x17 ? (Number(m[1]) >= 50 ? 1900 : 2000) + Number(m[1]) : Number(m[1])
   return new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])))
-}
-
-/** The first common name (2.5.4.3) of a Name, or ''. */
-function commonNameOf (buf: Buffer, name: Element): string {
-  for (const rdn of children(buf, name)) {
-    for (const atv of children(buf, rdn)) {
-      const [type, value] = children(buf, atv)
-      if (type && value && oidText(buf, type) === '2.5.4.3') return stringText(buf, value)
-    }
-  }
-  return ''
 }
 
 /**
@@ -195,16 +178,13 @@ export function verifyBundle (bundle: CertificateBundle): void {
   if (!matches) throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `stored private key for ${name} does not match its certificate`)
 }
 
-const EC_PUBLIC_KEY = '1.2.840.10045.2.1'
-const RSA_ENCRYPTION = '1.2.840.113549.1.1.1'
-
 /** SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }: the algorithm element, and the EC point or RSA modulus. */
 function spkiParts (spki: Buffer): { algorithm: Buffer, publicKey: Buffer } {
   const [algorithm, bits] = children(spki, readElement(spki, 0))
   if (!algorithm || bits?.tag !== 0x03) throw new RangeError('DER: not a SubjectPublicKeyInfo')
   const key = content(spki, bits).subarray(1)
   const oid = oidText(spki, children(spki, algorithm)[0]!)
-  const publicKey = oid === RSA_ENCRYPTION ? content(key, children(key, readElement(key, 0))[0]!) : key
+  const publicKey = oid === KEY_OIDS.rsaEncryption ? content(key, children(key, readElement(key, 0))[0]!) : key
   return { algorithm: encoded(spki, algorithm), publicKey }
 }
 
@@ -220,7 +200,7 @@ function publicHalf (pem: string): { algorithm: Buffer, publicKey: Buffer } | nu
     const curve = fields.find((el) => el.tag === 0xa0)
     const point = fields.find((el) => el.tag === 0xa1)
     if (!curve || !point) return null
-    const algorithm = der.sequence(der.oid(EC_PUBLIC_KEY), encoded(buf, readElement(buf, curve.start)))
+    const algorithm = der.sequence(der.oid(KEY_OIDS.ecPublicKey), encoded(buf, readElement(buf, curve.start)))
     return { algorithm, publicKey: content(buf, readElement(buf, point.start)).subarray(1) }
   }
   const buf = pemBlock(pem, ['PRIVATE KEY'])
@@ -230,8 +210,8 @@ function publicHalf (pem: string): { algorithm: Buffer, publicKey: Buffer } | nu
   const oid = oidText(buf, children(buf, algorithm)[0]!)
   const key = content(buf, inner)
   const fields = children(key, readElement(key, 0))
-  if (oid === RSA_ENCRYPTION) return { algorithm: encoded(buf, algorithm), publicKey: content(key, fields[1]!) } // RSAPrivateKey: version, modulus, ...
-  if (oid !== EC_PUBLIC_KEY) return null
+  if (oid === KEY_OIDS.rsaEncryption) return { algorithm: encoded(buf, algorithm), publicKey: content(key, fields[1]!) } // RSAPrivateKey: version, modulus, ...
+  if (oid !== KEY_OIDS.ecPublicKey) return null
   const point = fields.find((el) => el.tag === 0xa1) // ECPrivateKey [1] publicKey BIT STRING
   return point ? { algorithm: encoded(buf, algorithm), publicKey: content(key, readElement(key, point.start)).subarray(1) } : null
 }

@@ -62,6 +62,23 @@ function oidDer (dotted: string): Der {
   return tlv(0x06, Buffer.from(bytes))
 }
 
+/** Public key algorithms (SubjectPublicKeyInfo, PKCS#8). */
+export const KEY_OIDS = { ecPublicKey: '1.2.840.10045.2.1', rsaEncryption: '1.2.840.113549.1.1.1' }
+
+/** Named curves by JWK name: their OID and the byte length of a coordinate. */
+export const EC_CURVES: Record<string, { oid: string, size: number }> = {
+  'P-256': { oid: '1.2.840.10045.3.1.7', size: 32 },
+  'P-384': { oid: '1.3.132.0.34', size: 48 },
+  'P-521': { oid: '1.3.132.0.35', size: 66 },
+}
+
+/** An unsigned big-endian number without its leading zero bytes (at least one byte kept). */
+export function unsignedBytes (bytes: Buffer): Buffer {
+  let at = 0
+  while (at < bytes.length - 1 && bytes[at] === 0) at++
+  return bytes.subarray(at)
+}
+
 /** A Name with one common name (2.5.4.3), or the empty Name. */
 export function subjectName (commonName: string | undefined): Der {
   return commonName === undefined ? der.sequence() : der.sequence(der.set(der.sequence(der.oid('2.5.4.3'), der.utf8(commonName))))
@@ -180,6 +197,32 @@ export function extensionsOf (buf: Buffer, sequence: Element): Array<{ oid: stri
     const value = rest[rest.length - 1]
     if (!id || !value || value.tag !== 0x04) throw new RangeError('DER: bad extension')
     return { oid: oidText(buf, id), critical: rest.length === 2 && buf[rest[0]!.start] !== 0, value }
+  })
+}
+
+/** The common names (2.5.4.3) of a Name, in order. */
+export function commonNames (buf: Buffer, name: Element): string[] {
+  const out: string[] = []
+  for (const rdn of children(buf, name)) {
+    for (const atv of children(buf, rdn)) {
+      const [type, value] = children(buf, atv)
+      if (type && value && oidText(buf, type) === '2.5.4.3') out.push(stringText(buf, value))
+    }
+  }
+  return out
+}
+
+const GENERAL_NAME_TYPES = ['otherName', 'email', 'dns', 'x400Address', 'directoryName', 'ediPartyName', 'url', 'ip', 'registeredId']
+
+/**
+ * The entries of the GeneralNames SEQUENCE at `at` (a subjectAltName value): DNS names and IP
+ * addresses with their text, any other kind by its name alone.
+ */
+export function generalNameEntries (buf: Buffer, at: number): Array<{ kind: string, value?: string }> {
+  return children(buf, readElement(buf, at)).map((name) => {
+    if (name.tag === 0x82) return { kind: 'dns', value: content(buf, name).toString('ascii') }
+    if (name.tag === 0x87) return { kind: 'ip', value: ipText(content(buf, name)) }
+    return { kind: GENERAL_NAME_TYPES[name.tag & 0x1f] ?? 'unknown' }
   })
 }
 

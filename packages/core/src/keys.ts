@@ -2,7 +2,7 @@ import { type JsonWebKey, type KeyObject, createPrivateKey, generateKeyPair, sig
 import { promisify } from 'node:util'
 import type { KeyType } from './certificate.js'
 import { isIpAddress } from './names.js'
-import { der, generalNames, subjectName, toPem } from './der.js'
+import { EC_CURVES, KEY_OIDS, der, generalNames, subjectName, toPem, unsignedBytes } from './der.js'
 
 const generate = promisify(generateKeyPair)
 const signAsync = promisify(sign)
@@ -44,24 +44,20 @@ export function spkiOf (key: KeyObject): Buffer {
   return der.sequence(RSA_ALGORITHM, der.bits(der.sequence(uint(jwk.n), uint(jwk.e))))
 }
 
-const CURVE_OIDS: Record<string, string> = { 'P-256': '1.2.840.10045.3.1.7', 'P-384': '1.3.132.0.34', 'P-521': '1.3.132.0.35' }
-const RSA_ALGORITHM = der.sequence(der.oid('1.2.840.113549.1.1.1'), der.null())
+const RSA_ALGORITHM = der.sequence(der.oid(KEY_OIDS.rsaEncryption), der.null())
 const b64u = (field: string | undefined) => Buffer.from(field ?? '', 'base64url')
 const ecPoint = (jwk: JsonWebKey) => Buffer.concat([Buffer.from([4]), b64u(jwk.x), b64u(jwk.y)])
 
 function ecAlgorithm (jwk: JsonWebKey): Buffer {
-  const curve = CURVE_OIDS[jwk.crv ?? '']
+  const curve = EC_CURVES[jwk.crv ?? '']
   if (!curve) throw new RangeError(`unsupported curve ${jwk.crv}`)
-  return der.sequence(der.oid('1.2.840.10045.2.1'), der.oid(curve))
+  return der.sequence(der.oid(KEY_OIDS.ecPublicKey), der.oid(curve.oid))
 }
 
 /** A JWK number (unsigned, big-endian, base64url) as a DER INTEGER: no leading zeros, a 0x00 before a high bit. */
 function uint (field: string | undefined): Buffer {
-  const bytes = b64u(field)
-  let at = 0
-  while (at < bytes.length - 1 && bytes[at] === 0) at++
-  const trimmed = bytes.subarray(at)
-  return der.integerBytes(trimmed[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed)
+  const bytes = unsignedBytes(b64u(field))
+  return der.integerBytes(bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes)
 }
 
 /**

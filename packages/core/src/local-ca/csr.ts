@@ -1,6 +1,6 @@
 import { type KeyObject, createPublicKey, verify } from 'node:crypto'
 import { promisify } from 'node:util'
-import { children, content, encoded, extensionsOf, ipText, oidText, pemBlock, readElement, stringText } from '../der.js'
+import { EC_CURVES, KEY_OIDS, children, commonNames, content, encoded, extensionsOf, generalNameEntries, oidText, pemBlock, readElement, unsignedBytes } from '../der.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
 import { normalizeName } from '../names.js'
 
@@ -15,7 +15,6 @@ const SIGNATURE_HASHES: Record<string, string> = {
   '1.2.840.113549.1.1.12': 'sha384',
   '1.2.840.113549.1.1.13': 'sha512',
 }
-const GENERAL_NAME_TYPES = ['otherName', 'email', 'dns', 'x400Address', 'directoryName', 'ediPartyName', 'url', 'ip', 'registeredId']
 
 /**
  * Reads a PEM PKCS#10 request the way an ACME CA does at finalize (RFC 8555 §7.4): the
@@ -69,24 +68,22 @@ function publicKeyOf (spki: Buffer): KeyObject {
   if (type && bits?.tag === 0x03 && spki[bits.start] === 0) {
     const key = content(spki, bits).subarray(1)
     const oid = oidText(spki, type)
-    const crv = oid === '1.2.840.10045.2.1' && parameters?.tag === 0x06 ? JWK_CURVES[oidText(spki, parameters)] : undefined
-    const size = (key.length - 1) / 2
-    if (crv && key[0] === 4 && size === CURVE_SIZES[crv]) {
-      return createPublicKey({ format: 'jwk', key: { kty: 'EC', crv, x: key.subarray(1, 1 + size).toString('base64url'), y: key.subarray(1 + size).toString('base64url') } })
+    const curveOid = oid === KEY_OIDS.ecPublicKey && parameters?.tag === 0x06 ? oidText(spki, parameters) : undefined
+    const [crv, curve] = Object.entries(EC_CURVES).find(([, c]) => c.oid === curveOid) ?? []
+    if (crv && curve && key[0] === 4 && key.length === 1 + 2 * curve.size) {
+      const [x, y] = [key.subarray(1, 1 + curve.size), key.subarray(1 + curve.size)]
+      return createPublicKey({ format: 'jwk', key: { kty: 'EC', crv, x: x.toString('base64url'), y: y.toString('base64url') } })
     }
-    if (oid === '1.2.840.113549.1.1.1') {
+    if (oid === KEY_OIDS.rsaEncryption) {
       const [n, e] = children(key, readElement(key, 0))
       if (n?.tag === 0x02 && e?.tag === 0x02) {
-        const unsigned = (el: typeof n) => { const b = content(key, el); return (b[0] === 0 ? b.subarray(1) : b).toString('base64url') }
+        const unsigned = (el: typeof n) => unsignedBytes(content(key, el)).toString('base64url')
         return createPublicKey({ format: 'jwk', key: { kty: 'RSA', n: unsigned(n), e: unsigned(e) } })
       }
     }
   }
   return createPublicKey({ key: spki, format: 'der', type: 'spki' })
 }
-
-const JWK_CURVES: Record<string, string> = { '1.2.840.10045.3.1.7': 'P-256', '1.3.132.0.34': 'P-384', '1.3.132.0.35': 'P-521' }
-const CURVE_SIZES: Record<string, number> = { 'P-256': 32, 'P-384': 48, 'P-521': 66 }
 
 /**
  * CertificationRequest ::= SEQUENCE { certificationRequestInfo SEQUENCE { version, subject Name,
@@ -104,23 +101,16 @@ function parseRequest (der: Buffer) {
     spki: Buffer.from(encoded(der, spki)),
     /** the subject's common names, then the subjectAltName entries of the extension request */
     * names (): Generator<string> {
-      for (const rdn of children(der, subject)) {
-        for (const atv of children(der, rdn)) {
-          const [type, value] = children(der, atv)
-          if (type && value && oidText(der, type) === '2.5.4.3') yield stringText(der, value)
-        }
-      }
+      yield * commonNames(der, subject)
       for (const attribute of attributes?.tag === 0xa0 ? children(der, attributes) : []) {
         const [type, values] = children(der, attribute)
         if (!type || !values || oidText(der, type) !== '1.2.840.113549.1.9.14') continue
         for (const extensions of children(der, values)) {
           for (const ext of extensionsOf(der, extensions)) {
             if (ext.oid !== '2.5.29.17') continue
-            for (const name of children(der, readElement(der, ext.value.start))) {
-              const kind = GENERAL_NAME_TYPES[name.tag & 0x1f] ?? 'unknown'
-              if (name.tag === 0x82) yield content(der, name).toString('ascii')
-              else if (name.tag === 0x87) yield ipText(content(der, name))
-              else throw new Error(`a ${kind} name is not supported`)
+            for (const { kind, value } of generalNameEntries(der, ext.value.start)) {
+              if (value === undefined) throw new Error(`a ${kind} name is not supported`)
+              yield value
             }
           }
         }
