@@ -2,22 +2,31 @@ import { uniqueLoopbackAddress } from '@fastify-acme/harness'
 import path from 'node:path'
 import type { AppConfig } from '../app/config.js'
 import { AppProcess } from './child.js'
-import { appEnv, type ScenarioEnv } from './env.js'
+import { appEnv, pointName, type ScenarioEnv } from './env.js'
 
 export type AppOptions = Omit<AppConfig, 'id' | 'address' | 'httpPort' | 'directoryUrl' | 'caBundle' | 'logFile'> &
   Partial<Pick<AppConfig, 'directoryUrl' | 'caBundle' | 'httpPort'>>
 
-/** Starts `count` app processes, each on its own loopback address at Pebble's HTTP-01 port. */
-export function startApps (env: ScenarioEnv, logDir: string, count: number, opts: AppOptions, nodeFlags?: string[]): AppProcess[] {
-  return Array.from({ length: count }, (_, i) => new AppProcess({
+/**
+ * Starts `count` app processes, each on its own loopback address at Pebble's HTTP-01 port.
+ * The names in `point` are first pointed at a random one of them in challtestsrv: an app orders
+ * as soon as it starts, and a name not pointed yet resolves to 127.0.0.1, where the CA's
+ * validation would fail (and the order back off) under a slow enough test machine.
+ */
+export async function startApps (
+  env: ScenarioEnv, logDir: string, count: number, opts: AppOptions, extra: { point?: string[], nodeFlags?: string[] } = {}
+): Promise<AppProcess[]> {
+  const addresses = Array.from({ length: count }, () => uniqueLoopbackAddress())
+  await Promise.all((extra.point ?? []).map((name) => pointName(env, name, addresses[Math.floor(Math.random() * count)]!)))
+  return addresses.map((address, i) => new AppProcess({
     id: `app${i}`,
-    address: uniqueLoopbackAddress(),
+    address,
     httpPort: env.pebble.httpPort,
     directoryUrl: env.pebble.directoryUrl,
     caBundle: env.pebble.caBundle,
     logFile: path.join(logDir, `app${i}-${Date.now().toString(36)}.log`),
     ...opts,
-  }, { env: appEnv(env), ...(nodeFlags ? { nodeFlags } : {}) }))
+  }, { env: appEnv(env), ...(extra.nodeFlags ? { nodeFlags: extra.nodeFlags } : {}) }))
 }
 
 /** Waits for every app to listen. */

@@ -1,7 +1,7 @@
 import { startPebble, type AcmeProxy } from '@fastify-acme/harness'
 import { randomBytes } from 'node:crypto'
 import { allServed, listening, startApps, stopApps, testName } from '../lib/apps.js'
-import { freshStorageUrl, logDirFor, openStorage, pointName, proxyFor, tag, type ScenarioEnv } from '../lib/env.js'
+import { freshStorageUrl, logDirFor, openStorage, proxyFor, tag, type ScenarioEnv } from '../lib/env.js'
 import { addSecret, addStoredSecrets } from '../lib/secrets.js'
 
 export interface CaFaultsParams {
@@ -49,11 +49,10 @@ export async function runCaFaults (env: ScenarioEnv, params: CaFaultsParams): Pr
   const storageUrl = await freshStorageUrl(env, 'fs')
   const names = Array.from({ length: params.names }, (_, i) => testName('f', i, run))
   const started = Date.now()
-  const [app] = startApps(env, logDirFor(env, 'ca-faults'), 1, {
+  const [app] = await startApps(env, logDirFor(env, 'ca-faults'), 1, {
     directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, httpPort: pebble.httpPort, storageUrl, names, eab,
-  })
+  }, { point: names })
   try {
-    await Promise.all(names.map((name) => pointName(env, name, app!.config.address)))
     await listening([app!])
     await allServed([app!], names, params.timeoutMs)
     const durationMs = Date.now() - started

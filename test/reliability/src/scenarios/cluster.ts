@@ -1,5 +1,5 @@
 import { allServed, listening, startApps, stopApps, testName } from '../lib/apps.js'
-import { freshStorageUrl, logDirFor, openStorage, pebbleRoot, pointName, proxyFor, tag, type ScenarioEnv, type StorageKind } from '../lib/env.js'
+import { freshStorageUrl, logDirFor, openStorage, pebbleRoot, proxyFor, tag, type ScenarioEnv, type StorageKind } from '../lib/env.js'
 import { addStoredSecrets } from '../lib/secrets.js'
 import { handshake, pool } from '../lib/tls-probe.js'
 
@@ -26,6 +26,10 @@ export interface ClusterResult {
   obtainedBy: Record<string, number>
   /** app processes that died on their own */
   crashed: string[]
+  /** orders that failed ('failed' events), as `<app> <name>: <code> <message>` */
+  failed: string[]
+  /** name/process pairs whose handshake failed, as `<app> <name>: <why>` */
+  unserved: string[]
   durationMs: number
 }
 
@@ -41,15 +45,14 @@ export async function runCluster (env: ScenarioEnv, params: ClusterParams): Prom
   const storageUrl = await freshStorageUrl(env, params.storage)
   const names = Array.from({ length: params.names }, (_, i) => testName(`c${params.storage}`, i, run))
   const started = Date.now()
-  const apps = startApps(env, logDir, params.processes, { directoryUrl: proxy.directoryUrl, storageUrl, names, email: `ops-${run}@example.test` })
+  const apps = await startApps(env, logDir, params.processes, { directoryUrl: proxy.directoryUrl, storageUrl, names, email: `ops-${run}@example.test` }, { point: names })
   try {
-    await Promise.all(names.map((name) => pointName(env, name, apps[Math.floor(Math.random() * apps.length)]!.config.address)))
     await listening(apps)
     await allServed(apps, names, params.timeoutMs)
     const durationMs = Date.now() - started
     const root = await pebbleRoot(env)
     const pairs = apps.flatMap((app) => names.map((name) => ({ app, name })))
-    const results = await pool(pairs, 16, async ({ app, name }) => ({ name, ...await handshake(app.config.address, app.port, name, root) }))
+    const results = await pool(pairs, 16, async ({ app, name }) => ({ app: app.id, name, ...await handshake(app.config.address, app.port, name, root) }))
     const serials = new Map<string, Set<string>>()
     for (const r of results) if (r.ok) serials.set(r.name, (serials.get(r.name) ?? new Set()).add(r.serial!))
     await registerSecrets(env, storageUrl, `cluster-${params.storage}`)
@@ -64,6 +67,9 @@ export async function runCluster (env: ScenarioEnv, params: ClusterParams): Prom
       inconsistentNames: [...serials.values()].filter((s) => s.size > 1).length,
       obtainedBy,
       crashed: apps.filter((a) => !a.alive).map((a) => a.id),
+      failed: apps.flatMap((app) => app.events.filter((e) => e.event === 'failed')
+        .map((e) => `${app.id} ${(e.names as string[])[0]}: ${String(e.code)} ${String(e.message)}`)),
+      unserved: results.filter((r) => !r.ok).map((r) => `${r.app} ${r.name}: ${r.error ?? 'no handshake'}`),
       durationMs,
     }
   } finally {

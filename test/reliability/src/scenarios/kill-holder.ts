@@ -42,11 +42,10 @@ export async function runKillHolder (env: ScenarioEnv, params: KillHolderParams)
   const proxy = await proxyFor(env.pebble)
   proxy.inject({ resource: 'challenge', method: 'POST', action: { delayMs: params.delayMs } })
   const storageUrl = await freshStorageUrl(env, params.storage)
-  const apps = startApps(env, logDirFor(env, `kill-holder-${params.storage}`), params.processes, {
+  const apps = await startApps(env, logDirFor(env, `kill-holder-${params.storage}`), params.processes, {
     directoryUrl: proxy.directoryUrl, storageUrl, names: [name], lockTtlMs: params.ttlMs,
-  })
+  }, { point: [name] })
   try {
-    await pointName(env, name, apps[0]!.config.address)
     await listening(apps)
     const holder = await Promise.race(apps.map((app) => app.waitFor('obtaining', undefined, 30_000).then(() => app)))
     await until(() => proxy.requests.some((r) => r.resource === 'challenge' && r.method === 'POST'), 30_000)

@@ -42,7 +42,7 @@ export async function runOnDemand (env: ScenarioEnv, params: OnDemandParams): Pr
   const run = tag('')
   const proxy = await proxyFor(env.pebble)
   const storageUrl = await freshStorageUrl(env, 'fs')
-  const [app] = startApps(env, logDirFor(env, 'on-demand'), 1, { directoryUrl: proxy.directoryUrl, storageUrl, names: [], onDemandSuffix: SUFFIX }, ['--expose-gc'])
+  const [app] = await startApps(env, logDirFor(env, 'on-demand'), 1, { directoryUrl: proxy.directoryUrl, storageUrl, names: [], onDemandSuffix: SUFFIX }, { nodeFlags: ['--expose-gc'] })
   try {
     await listening([app!])
     const mb = (n: unknown) => Math.round(Number(n) / 1048576 * 10) / 10

@@ -1,7 +1,7 @@
 import { startRedis } from '@fastify-acme/harness'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { allServed, listening, startApps, stopApps, testName } from '../lib/apps.js'
-import { logDirFor, pebbleRoot, pointName, proxyFor, tag, type ScenarioEnv } from '../lib/env.js'
+import { logDirFor, pebbleRoot, proxyFor, tag, type ScenarioEnv } from '../lib/env.js'
 import { handshakeLoad } from '../lib/load.js'
 import { registerSecrets } from './cluster.js'
 
@@ -38,11 +38,10 @@ export async function runRedisOutage (env: ScenarioEnv, params: RedisOutageParam
   const proxy = await proxyFor(env.pebble)
   const names = Array.from({ length: params.names }, (_, i) => testName('r', i, run))
   const storageUrl = `${redis.url}?namespace=outage-${run}`
-  const apps = startApps(env, logDirFor(env, 'redis-outage'), params.processes, { directoryUrl: proxy.directoryUrl, storageUrl, names })
   const lateName = testName('rlate', 0, run)
+  const apps = await startApps(env, logDirFor(env, 'redis-outage'), params.processes, { directoryUrl: proxy.directoryUrl, storageUrl, names }, { point: [...names, lateName] })
   const load = { stop: async () => ({ handshakes: 0, failed: 0, failures: [] as RedisOutageResult['failures'] }) }
   try {
-    await Promise.all([...names, lateName].map((name) => pointName(env, name, apps[Math.floor(Math.random() * apps.length)]!.config.address)))
     await listening(apps)
     await allServed(apps, names, 60_000)
     const root = await pebbleRoot(env)
