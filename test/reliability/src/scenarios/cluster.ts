@@ -69,7 +69,7 @@ export async function runCluster (env: ScenarioEnv, params: ClusterParams): Prom
       crashed: apps.filter((a) => !a.alive).map((a) => a.id),
       failed: apps.flatMap((app) => app.events.filter((e) => e.event === 'failed')
         .map((e) => `${app.id} ${(e.names as string[])[0]}: ${String(e.code)} ${String(e.message)}`)),
-      unserved: results.filter((r) => !r.ok).map((r) => `${r.app} ${r.name}: ${r.error ?? 'no handshake'}`),
+      unserved: results.filter((r) => !r.ok).map((r) => `${r.app} ${r.name}: ${r.error?.trim() ?? 'no handshake'}`),
       durationMs,
     }
   } finally {
