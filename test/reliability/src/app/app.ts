@@ -1,7 +1,7 @@
 // One fastify-acme app in its own process, driven by the parent over IPC.
 // Run: node --conditions=source --import tsx src/app/app.ts, with RELIABILITY_APP = AppConfig JSON.
-// Events: listening, locked, obtaining, obtained, renewed, updated, failed, fatal.
-// Commands: list, obtain, memory, close.
+// Events: ready, listening, locked, obtaining, obtained, renewed, updated, failed, fatal.
+// Commands: listen, list, obtain, memory, close.
 import { encryptedStorage, type Storage } from '@fastify-acme/core'
 import { storageFromUrl } from '@fastify-acme/storage-adapters'
 import Fastify from 'fastify'
@@ -43,11 +43,19 @@ for (const event of ['locked', 'obtaining', 'obtained', 'renewed', 'updated', 'f
   })
 }
 
-await app.listen({ host: config.address, port: config.httpsPort ?? 0 })
-send('listening', { port: (app.server.address() as { port: number }).port, pid: process.pid })
+// Ready (the HTTP-01 listener is up) but not listening: orders start at listen, and the parent
+// sends 'listen' once every app of the scenario is ready, so that the CA never validates at an
+// app still starting up.
+await app.ready()
+send('ready')
 
 type Handler = (message: Record<string, unknown>) => Promise<Record<string, unknown>>
 const handlers: Record<string, Handler> = {
+  listen: async () => {
+    await app.listen({ host: config.address, port: config.httpsPort ?? 0 })
+    send('listening', { port: (app.server.address() as { port: number }).port, pid: process.pid })
+    return {}
+  },
   list: async () => ({ certificates: app.acme.list().map((c) => ({ names: c.names, status: c.status, serial: c.serial ?? null })) }),
   obtain: async ({ names }) => {
     try {

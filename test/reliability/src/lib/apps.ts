@@ -8,17 +8,19 @@ export type AppOptions = Omit<AppConfig, 'id' | 'address' | 'httpPort' | 'direct
   Partial<Pick<AppConfig, 'directoryUrl' | 'caBundle' | 'httpPort'>>
 
 /**
- * Starts `count` app processes, each on its own loopback address at Pebble's HTTP-01 port.
- * The names in `point` are first pointed at a random one of them in challtestsrv: an app orders
- * as soon as it starts, and a name not pointed yet resolves to 127.0.0.1, where the CA's
- * validation would fail (and the order back off) under a slow enough test machine.
+ * Starts `count` app processes, each on its own loopback address at Pebble's HTTP-01 port, and
+ * makes them listen together once all are ready. An app orders as soon as it listens, and the CA
+ * validates wherever the name points: so the names in `point` are pointed at a random app
+ * first (an unpointed name resolves to 127.0.0.1), and no app listens before every app's
+ * HTTP-01 listener is up. Either race lost on a slow machine fails an order, and the next
+ * attempt is a minute away.
  */
 export async function startApps (
   env: ScenarioEnv, logDir: string, count: number, opts: AppOptions, extra: { point?: string[], nodeFlags?: string[] } = {}
 ): Promise<AppProcess[]> {
   const addresses = Array.from({ length: count }, () => uniqueLoopbackAddress())
   await Promise.all((extra.point ?? []).map((name) => pointName(env, name, addresses[Math.floor(Math.random() * count)]!)))
-  return addresses.map((address, i) => new AppProcess({
+  const apps = addresses.map((address, i) => new AppProcess({
     id: `app${i}`,
     address,
     httpPort: env.pebble.httpPort,
@@ -27,11 +29,14 @@ export async function startApps (
     logFile: path.join(logDir, `app${i}-${Date.now().toString(36)}.log`),
     ...opts,
   }, { env: appEnv(env), ...(extra.nodeFlags ? { nodeFlags: extra.nodeFlags } : {}) }))
-}
-
-/** Waits for every app to listen. */
-export async function listening (apps: AppProcess[], timeoutMs = 60_000): Promise<void> {
-  await Promise.all(apps.map((app) => app.waitFor('listening', undefined, timeoutMs)))
+  try {
+    await Promise.all(apps.map((app) => app.waitFor('ready', undefined, 60_000)))
+    await Promise.all(apps.map((app) => app.command('listen')))
+  } catch (err) {
+    await stopApps(apps)
+    throw err
+  }
+  return apps
 }
 
 /** Waits until every app serves every name in `names` ('updated' for each), or the timeout; never rejects. */

@@ -1,6 +1,6 @@
 import { startPebble, type AcmeProxy } from '@fastify-acme/harness'
 import { randomBytes } from 'node:crypto'
-import { allServed, listening, startApps, stopApps, testName } from '../lib/apps.js'
+import { allServed, startApps, stopApps, testName } from '../lib/apps.js'
 import { freshStorageUrl, logDirFor, openStorage, proxyFor, tag, type ScenarioEnv } from '../lib/env.js'
 import { addSecret, addStoredSecrets } from '../lib/secrets.js'
 
@@ -53,7 +53,6 @@ export async function runCaFaults (env: ScenarioEnv, params: CaFaultsParams): Pr
     directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, httpPort: pebble.httpPort, storageUrl, names, eab,
   }, { point: names })
   try {
-    await listening([app!])
     await allServed([app!], names, params.timeoutMs)
     const durationMs = Date.now() - started
     const storage = await openStorage(env, storageUrl)

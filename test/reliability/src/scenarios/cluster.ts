@@ -1,4 +1,4 @@
-import { allServed, listening, startApps, stopApps, testName } from '../lib/apps.js'
+import { allServed, startApps, stopApps, testName } from '../lib/apps.js'
 import { freshStorageUrl, logDirFor, openStorage, pebbleRoot, proxyFor, tag, type ScenarioEnv, type StorageKind } from '../lib/env.js'
 import { addStoredSecrets } from '../lib/secrets.js'
 import { handshake, pool } from '../lib/tls-probe.js'
@@ -47,7 +47,6 @@ export async function runCluster (env: ScenarioEnv, params: ClusterParams): Prom
   const started = Date.now()
   const apps = await startApps(env, logDir, params.processes, { directoryUrl: proxy.directoryUrl, storageUrl, names, email: `ops-${run}@example.test` }, { point: names })
   try {
-    await listening(apps)
     await allServed(apps, names, params.timeoutMs)
     const durationMs = Date.now() - started
     const root = await pebbleRoot(env)

@@ -1,4 +1,4 @@
-import { listening, startApps, stopApps, testName } from '../lib/apps.js'
+import { startApps, stopApps, testName } from '../lib/apps.js'
 import type { AppProcess } from '../lib/child.js'
 import { freshStorageUrl, logDirFor, pebbleRoot, pointName, proxyFor, tag, type ScenarioEnv, type StorageKind } from '../lib/env.js'
 import { handshake } from '../lib/tls-probe.js'
@@ -46,7 +46,6 @@ export async function runKillHolder (env: ScenarioEnv, params: KillHolderParams)
     directoryUrl: proxy.directoryUrl, storageUrl, names: [name], lockTtlMs: params.ttlMs,
   }, { point: [name] })
   try {
-    await listening(apps)
     const holder = await Promise.race(apps.map((app) => app.waitFor('obtaining', undefined, 30_000).then(() => app)))
     await until(() => proxy.requests.some((r) => r.resource === 'challenge' && r.method === 'POST'), 30_000)
     holder.kill('SIGKILL')

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import tls from 'node:tls'
-import { listening, startApps, stopApps } from '../lib/apps.js'
+import { startApps, stopApps } from '../lib/apps.js'
 import { freshStorageUrl, logDirFor, pebbleRoot, pointName, proxyFor, tag, type ScenarioEnv } from '../lib/env.js'
 import { handshake, pool } from '../lib/tls-probe.js'
 import { registerSecrets } from './cluster.js'
@@ -44,7 +44,6 @@ export async function runOnDemand (env: ScenarioEnv, params: OnDemandParams): Pr
   const storageUrl = await freshStorageUrl(env, 'fs')
   const [app] = await startApps(env, logDirFor(env, 'on-demand'), 1, { directoryUrl: proxy.directoryUrl, storageUrl, names: [], onDemandSuffix: SUFFIX }, { nodeFlags: ['--expose-gc'] })
   try {
-    await listening([app!])
     const mb = (n: unknown) => Math.round(Number(n) / 1048576 * 10) / 10
     const warm = Array.from({ length: 50 }, () => deniedName())
     await pool(warm, 10, (name) => attempt(app!.config.address, app!.port, name))

@@ -1,6 +1,6 @@
 import { startRedis } from '@fastify-acme/harness'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { allServed, listening, startApps, stopApps, testName } from '../lib/apps.js'
+import { allServed, startApps, stopApps, testName } from '../lib/apps.js'
 import { logDirFor, pebbleRoot, proxyFor, tag, type ScenarioEnv } from '../lib/env.js'
 import { handshakeLoad } from '../lib/load.js'
 import { registerSecrets } from './cluster.js'
@@ -42,7 +42,6 @@ export async function runRedisOutage (env: ScenarioEnv, params: RedisOutageParam
   const apps = await startApps(env, logDirFor(env, 'redis-outage'), params.processes, { directoryUrl: proxy.directoryUrl, storageUrl, names }, { point: [...names, lateName] })
   const load = { stop: async () => ({ handshakes: 0, failed: 0, failures: [] as RedisOutageResult['failures'] }) }
   try {
-    await listening(apps)
     await allServed(apps, names, 60_000)
     const root = await pebbleRoot(env)
     const running = handshakeLoad(apps, names, root)
