@@ -189,11 +189,13 @@ export async function withRetries<T> (
     try {
       return await attempt()
     } catch (err) {
-      if (!(err instanceof AcmeError) || !err.retryable || n >= policy.attempts) throw err
+      if (!(err instanceof AcmeError) || !err.retryable) throw err
       const backoff = policy.baseDelayMs * 2 ** (n - 1)
       const wait = err.retryAfter ? Math.max(err.retryAfter.getTime() - Date.now(), 0) : backoff
-      if (wait > policy.maxInlineWaitMs) throw err
-      if (err.retryAfter) transport.deferUntil(err.retryAfter)
+      // the CA's Retry-After holds every request to it, this one retried or not (attempts used
+      // up); a longer one than we wait in-request goes to the scheduler's per-name backoff
+      if (err.retryAfter && wait <= policy.maxInlineWaitMs) transport.deferUntil(err.retryAfter)
+      if (n >= policy.attempts || wait > policy.maxInlineWaitMs) throw err
       logger.debug({ err: err.message, attempt: n, waitMs: wait }, `retrying ${what}`)
       await sleep(err.retryAfter ? 0 : wait, signal)
     }

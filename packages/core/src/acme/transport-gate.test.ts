@@ -1,6 +1,9 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AcmeError, ErrorCodes } from '../errors.js'
+import { silentLogger } from '../logger.js'
+import { withRetries } from './client.js'
 import { Transport } from './transport.js'
 
 describe('Transport Retry-After gate', () => {
@@ -24,6 +27,38 @@ describe('Transport Retry-After gate', () => {
       transport.deferUntil(new Date(started + 600)) // a 429 answered to another request meanwhile
       await waiting
       expect(arrivals.at(-1)! - started).toBeGreaterThanOrEqual(590)
+    } finally {
+      transport.close()
+    }
+  })
+
+  it('a 429 on the last attempt still holds every other request until its Retry-After', async () => {
+    const transport = new Transport()
+    try {
+      const started = Date.now()
+      const limited = () => Promise.reject(new AcmeError(ErrorCodes.RATE_LIMITED, 'too many new orders', {
+        status: 429, retryAfter: new Date(started + 400), retryable: true,
+      }))
+      await expect(withRetries({ attempts: 1, baseDelayMs: 10, maxInlineWaitMs: 60_000 }, transport, undefined, silentLogger, 'POST newOrder', limited))
+        .rejects.toMatchObject({ code: ErrorCodes.RATE_LIMITED })
+      await transport.request(url, 'GET') // another order's request, made right after
+      expect(arrivals.at(-1)! - started).toBeGreaterThanOrEqual(390)
+    } finally {
+      transport.close()
+    }
+  })
+
+  it('a Retry-After longer than the in-request wait goes back to the caller and holds nothing', async () => {
+    const transport = new Transport()
+    try {
+      const started = Date.now()
+      const limited = () => Promise.reject(new AcmeError(ErrorCodes.RATE_LIMITED, 'rate limited for an hour', {
+        status: 429, retryAfter: new Date(started + 3_600_000), retryable: true,
+      }))
+      await expect(withRetries({ attempts: 5, baseDelayMs: 10, maxInlineWaitMs: 60_000 }, transport, undefined, silentLogger, 'POST newOrder', limited))
+        .rejects.toMatchObject({ code: ErrorCodes.RATE_LIMITED })
+      await transport.request(url, 'GET')
+      expect(arrivals.at(-1)! - started).toBeLessThan(1000)
     } finally {
       transport.close()
     }
