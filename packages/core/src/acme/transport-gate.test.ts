@@ -32,15 +32,17 @@ describe('Transport Retry-After gate', () => {
     }
   })
 
+  /** One request answered 429 with a Retry-After `retryAfterMs` from now, after `attempts` attempts. */
+  const rateLimited = (transport: Transport, retryAfterMs: number, attempts: number) => expect(withRetries(
+    { attempts, baseDelayMs: 10, maxInlineWaitMs: 60_000 }, transport, undefined, silentLogger, 'POST newOrder',
+    () => Promise.reject(new AcmeError(ErrorCodes.RATE_LIMITED, 'too many new orders', { status: 429, retryAfter: new Date(Date.now() + retryAfterMs), retryable: true }))
+  )).rejects.toMatchObject({ code: ErrorCodes.RATE_LIMITED })
+
   it('a 429 on the last attempt still holds every other request until its Retry-After', async () => {
     const transport = new Transport()
     try {
       const started = Date.now()
-      const limited = () => Promise.reject(new AcmeError(ErrorCodes.RATE_LIMITED, 'too many new orders', {
-        status: 429, retryAfter: new Date(started + 400), retryable: true,
-      }))
-      await expect(withRetries({ attempts: 1, baseDelayMs: 10, maxInlineWaitMs: 60_000 }, transport, undefined, silentLogger, 'POST newOrder', limited))
-        .rejects.toMatchObject({ code: ErrorCodes.RATE_LIMITED })
+      await rateLimited(transport, 400, 1)
       await transport.request(url, 'GET') // another order's request, made right after
       expect(arrivals.at(-1)! - started).toBeGreaterThanOrEqual(390)
     } finally {
@@ -52,11 +54,7 @@ describe('Transport Retry-After gate', () => {
     const transport = new Transport()
     try {
       const started = Date.now()
-      const limited = () => Promise.reject(new AcmeError(ErrorCodes.RATE_LIMITED, 'rate limited for an hour', {
-        status: 429, retryAfter: new Date(started + 3_600_000), retryable: true,
-      }))
-      await expect(withRetries({ attempts: 5, baseDelayMs: 10, maxInlineWaitMs: 60_000 }, transport, undefined, silentLogger, 'POST newOrder', limited))
-        .rejects.toMatchObject({ code: ErrorCodes.RATE_LIMITED })
+      await rateLimited(transport, 3_600_000, 5)
       await transport.request(url, 'GET')
       expect(arrivals.at(-1)! - started).toBeLessThan(1000)
     } finally {
