@@ -68,8 +68,12 @@ export const StorageKeys = {
   challengesPrefix: 'challenges',
   /** the embedded local CA's root and intermediate */
   localCa: (which: 'root' | 'intermediate') => `local-ca/${which}.json`,
-  /** a scratch key for the storage check run before every order */
-  healthCheck: (id: string) => `health/${keySegment(id)}`,
+  /**
+   * a scratch key for the storage check run before every order; at the top level, so that on a
+   * file system the check does not create and prune a directory (and fsync its parent twice)
+   * each time: ~1 ms less CPU per order with fsStorage
+   */
+  healthCheck: (id: string) => `health-${keySegment(id)}`,
 } as const
 
 /** Lock names; passed to Storage.lock(), which maps them to its own keys. */
