@@ -160,13 +160,14 @@ describe('fsStorage files', () => {
     assert.equal(statSync(dir).isDirectory(), true)
   })
 
-  it('sweeps old temporary files at start (data and lock directories), keeps young ones and every value', async () => {
+  it('sweeps old temporary files tempMaxAgeMs after start (data and lock directories), also those of a crash just before it; keeps younger ones and every value', async () => {
     const dir = freshDir()
-    const old = new Date(Date.now() - 120_000)
+    const maxAgeMs = 300
     const files = {
       value: join(dir, 'a', 'v'),
       oldTemp: join(dir, 'a', '.v#tmp-123-abc'),
       onlyTemp: join(dir, 'b', '.w#tmp-1-ff'),
+      crashTemp: join(dir, 'd', '.u#tmp-7-cc'),
       youngTemp: join(dir, 'c', '.z#tmp-9-aa'),
       lockTemp: join(dir, '#locks', 'l', '.#0000000000000001#tmp-5-bb'),
     }
@@ -174,10 +175,24 @@ describe('fsStorage files', () => {
       mkdirSync(join(path, '..'), { recursive: true })
       writeFileSync(path, 'x')
     }
-    for (const path of [files.oldTemp, files.onlyTemp, files.lockTemp]) utimesSync(path, old, old)
-    const s = fsStorage({ dir })
-    await s.close!()
+    const at = (ms: number) => new Date(Date.now() + ms)
+    for (const path of [files.oldTemp, files.onlyTemp, files.lockTemp]) utimesSync(path, at(-120_000), at(-120_000))
+    utimesSync(files.crashTemp, at(-50), at(-50)) // younger than maxAgeMs at start
+    utimesSync(files.youngTemp, at(60_000), at(60_000)) // still younger when the sweep runs
+    const s = fsStorage({ dir, tempMaxAgeMs: maxAgeMs })
+    await new Promise((resolve) => setTimeout(resolve, maxAgeMs + 300))
+    await s.close!() // waits for the sweep
     assert.deepEqual(tree(dir).sort(), ['#locks/', 'a/', 'a/v', 'c/', 'c/.z#tmp-9-aa'])
     assert.deepEqual(await fsStorage({ dir }).list('a'), ['a/v'])
+  })
+
+  it('closing before tempMaxAgeMs leaves the sweep to the next start', async () => {
+    const dir = freshDir()
+    const temp = join(dir, 'a', '.v#tmp-123-abc')
+    mkdirSync(join(temp, '..'), { recursive: true })
+    writeFileSync(temp, 'x')
+    utimesSync(temp, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000))
+    await fsStorage({ dir }).close!()
+    assert.deepEqual(tree(dir).sort(), ['a/', 'a/.v#tmp-123-abc'])
   })
 })

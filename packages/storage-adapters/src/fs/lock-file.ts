@@ -138,7 +138,7 @@ export async function acquireLockFile (dir: string, token: string, ttlMs: number
     try {
       return await claimGeneration(dir, fence, newRecord(token, fence, ttlMs)) ? fence : null
     } catch (err) {
-      // the startup sweep removed a directory that held only a crashed acquirer's temp file
+      // the temp sweep removed a directory that held only a crashed acquirer's temp file
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
   }

@@ -25,9 +25,11 @@ export interface FsStorageOptions {
    */
   lockPollMs?: number
   /**
-   * Temporary files older than this, in ms, are deleted by the sweep that runs when the storage
-   * is created (leftovers of writers that crashed). Younger ones may belong to a live writer in
-   * another process. Default 60 000.
+   * Temporary files older than this, in ms, are leftovers of writers that crashed; younger ones
+   * may belong to a live writer in another process. A sweep deletes them this long after the
+   * storage is created: so it also gets the leftovers of the crash that caused this start, and
+   * its walk of every directory (about a second of CPU with 10,000 certificates) does not
+   * compete with loading them and with the first handshakes. Default 60 000.
    */
   tempMaxAgeMs?: number
 }
@@ -59,7 +61,8 @@ export function fsStorage (options: FsStorageOptions): Storage {
 
   const ready = makeDirs(root).catch((err: unknown) => { throw storageError('open', root, err) })
   ready.catch(() => {})
-  const sweeping = ready.then(() => sweepTempFiles(root, tempMaxAgeMs)).catch(() => 0)
+  let sweeping: Promise<unknown> | undefined
+  const sweepTimer = setTimeout(() => { sweeping = ready.then(() => sweepTempFiles(root, tempMaxAgeMs)).catch(() => 0) }, tempMaxAgeMs).unref()
   let closing: Promise<void> | undefined
 
   const pathOf = (key: string) => {
@@ -197,6 +200,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
     close () {
       closing ??= (async () => {
         await Promise.allSettled([...held].map((handle) => handle.release()))
+        clearTimeout(sweepTimer) // a sweep not started yet is left to the next start
         await sweeping
       })()
       return closing
