@@ -62,7 +62,8 @@ export function fsStorage (options: FsStorageOptions): Storage {
   const ready = makeDirs(root).catch((err: unknown) => { throw storageError('open', root, err) })
   ready.catch(() => {})
   let sweeping: Promise<unknown> | undefined
-  const sweepTimer = setTimeout(() => { sweeping = ready.then(() => sweepTempFiles(root, tempMaxAgeMs)).catch(() => 0) }, tempMaxAgeMs).unref()
+  // (setTimeout fires at once past 2^31-1 ms: a longer age waits that long, ~24.8 days, instead)
+  const sweepTimer = setTimeout(() => { sweeping = ready.then(() => sweepTempFiles(root, tempMaxAgeMs)).catch(() => 0) }, Math.min(tempMaxAgeMs, 2 ** 31 - 1)).unref()
   let closing: Promise<void> | undefined
 
   const pathOf = (key: string) => {
