@@ -200,6 +200,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
 
     close () {
       closing ??= (async () => {
+        await ready.catch(() => {}) // nothing of this storage is left in flight after close()
         await Promise.allSettled([...held].map((handle) => handle.release()))
         clearTimeout(sweepTimer) // a sweep not started yet is left to the next start
         await sweeping
