@@ -68,12 +68,12 @@ describe('the port-80 listener', () => {
     await app.close()
   })
 
-  it('refuses a port that is not a number instead of binding a UNIX socket named after it', async () => {
+  it('refuses, at registration, a port that is not a number instead of binding a UNIX socket named after it', async () => {
     for (const port of ['eighty', 70_000, -1, 1.5]) {
       const app = Fastify()
       try {
-        await app.register(fastifyAcme, { ...acme, storage: memoryStorage(), challenges: { http01: { port: port as number, host: '127.0.0.1' } } })
-        const err = await app.ready().then(() => null, (e: unknown) => e)
+        const err = await app.register(fastifyAcme, { ...acme, storage: memoryStorage(), challenges: { http01: { port: port as number, host: '127.0.0.1' } } })
+          .then(() => null, (e: unknown) => e)
         expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining('challenges.http01.port') })
       } finally {
         await app.close().catch(() => {})

@@ -20,10 +20,6 @@ export interface Http01ListenerOptions {
  * to https (308 keeps the method and body). Nothing else runs on it.
  */
 export async function startHttp01Listener (manager: CertificateManager, opts: Http01ListenerOptions, log: Logger): Promise<http.Server> {
-  // server.listen() takes a non-numeric string as the path of a UNIX socket: refuse it instead
-  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
-    throw new AcmeError(ErrorCodes.INVALID_OPTION, `option "challenges.http01.port" must be a port number (0-65535) or false, got ${JSON.stringify(opts.port) ?? String(opts.port)}`)
-  }
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/'
     if (url.startsWith(PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {

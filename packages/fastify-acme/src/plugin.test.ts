@@ -104,6 +104,41 @@ describe('fastify-acme challenges and configuration', () => {
     expect((err as Error).message).toContain('ACME_HTTP_PORT')
   })
 
+  it('checks the plugin\'s own options at registration, naming the bad one', async () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ challenges: { http01: { port: 70_000 } } }, 'challenges.http01.port'],
+      [{ challenges: { http01: { port: '80' } } }, 'challenges.http01.port'],
+      [{ challenges: { http01: { host: '' } } }, 'challenges.http01.host'],
+      [{ challenges: { http01: { redirect: 'yes' } } }, 'challenges.http01.redirect'],
+      [{ challenges: { http01: 'on' } }, 'challenges.http01'],
+      [{ closeTimeoutMs: -1 }, 'closeTimeoutMs'],
+      [{ tls: { maxContexts: 0 } }, 'tls.maxContexts'],
+      [{ localCa: { leafLifetimeMs: 10 } }, 'localCa.leafLifetimeMs'],
+      [{ directoryUrl: 'http://ca.example.test/dir' }, 'directoryUrl'],
+    ]
+    for (const [options, name] of cases) {
+      // the local CA: no ACME issuer, so nothing else would ever look at the HTTP-01 listener's options
+      const app = Fastify()
+      apps.push(app)
+      const err = await app.register(fastifyAcme, { env: false, storage: memoryStorage(), ...options }).then(() => null, (e: unknown) => e)
+      expect(err, name).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining(`option "${name}"`) })
+    }
+  })
+
+  it('keeps DNS-01 alone when ACME_HTTP_PORT is set: the variable configures HTTP-01, it does not turn it on', async () => {
+    const dns01 = { name: 'none', present: async () => {}, cleanup: async () => {} }
+    const route = { method: 'GET' as const, url: '/.well-known/acme-challenge/:token' }
+    const env = { ACME_HTTP_PORT: '8080', ACME_HTTP_HOST: '127.0.0.1' }
+    const dnsOnly = Fastify()
+    apps.push(dnsOnly)
+    await dnsOnly.register(fastifyAcme, { env, storage: memoryStorage(), challenges: { dns01 } })
+    expect(dnsOnly.hasRoute(route)).toBe(false)
+    const both = Fastify()
+    apps.push(both)
+    await both.register(fastifyAcme, { env, storage: memoryStorage(), challenges: { dns01, http01: { port: false } } })
+    expect(both.hasRoute(route)).toBe(true)
+  })
+
   it('refuses a second registration on one instance', async () => {
     const app = Fastify()
     apps.push(app)

@@ -64,14 +64,14 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   const ownsStorage = opts.storage === undefined
   const storage = opts.storage ?? await defaultStorage(opts.storageUrl)
 
-  // like CertMagic, configuring DNS-01 means DNS-01 alone, unless another challenge is asked for
   const dns01Only = opts.challenges?.dns01 !== undefined
-  const http01 = opts.challenges?.http01 === false || (dns01Only && opts.challenges?.http01 === undefined) ? false : { ...opts.challenges?.http01 }
+  const http01 = resolveHttp01(opts.challenges)
+  const { domains, storageUrl: _, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, ...managerOptions } = opts
+  if (!Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) invalidOption('closeTimeoutMs', closeTimeoutMs, 'a non-negative integer (ms)')
   const tlsAlpn01 = binding !== undefined && (dns01Only ? opts.challenges?.tlsAlpn01 === true : opts.challenges?.tlsAlpn01 !== false)
   if (opts.challenges?.tlsAlpn01 === true && !binding) {
     log.warn('challenges.tlsAlpn01 needs Fastify({ https: acmeHttps() }); TLS-ALPN-01 is off')
   }
-  const { domains, storageUrl: _, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, ...managerOptions } = opts
   const manager = new CertificateManager({
     ...managerOptions,
     storage,
@@ -115,9 +115,9 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
     // the local CA needs no challenge, so no port-80 listener (non-root development works as is)
     if (http01 !== false && http01.port !== false && manager.usesAcme) {
       const listenerOptions: Http01ListenerOptions = {
-        port: http01.port ?? 80,
-        host: http01.host ?? '::',
-        redirect: http01.redirect ?? true,
+        port: http01.port,
+        host: http01.host,
+        redirect: http01.redirect,
         httpsPort: () => (fastify.server.address() as { port?: number } | null)?.port,
       }
       listener = await startHttp01Listener(manager, listenerOptions, log)
@@ -136,6 +136,28 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
 }
 
 type ResolvedPluginOptions = FastifyAcmeOptions & { storageUrl?: string }
+
+/** Like CertMagic, configuring DNS-01 means DNS-01 alone, unless another challenge is asked for. */
+function http01Disabled (challenges: FastifyAcmeOptions['challenges']): boolean {
+  return challenges?.http01 === false || (challenges?.dns01 !== undefined && challenges?.http01 === undefined)
+}
+
+/** challenges.http01 checked at registration: false (off), or the route and listener settings with their defaults. */
+function resolveHttp01 (challenges: FastifyAcmeOptions['challenges']): false | { port: number | false, host: string, redirect: boolean } {
+  if (http01Disabled(challenges)) return false
+  const given = challenges?.http01 as unknown
+  if (given !== undefined && given !== true && (typeof given !== 'object' || given === null)) {
+    invalidOption('challenges.http01', given, 'false or { port?, host?, redirect? }')
+  }
+  const { port = 80, host = '::', redirect = true } = (typeof given === 'object' ? given : {}) as { port?: unknown, host?: unknown, redirect?: unknown }
+  // server.listen() would take a non-numeric string as the path of a UNIX socket
+  if (port !== false && (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535)) {
+    invalidOption('challenges.http01.port', port, 'a port number (0-65535) or false')
+  }
+  if (typeof host !== 'string' || host === '') invalidOption('challenges.http01.host', host, 'a host name or IP address')
+  if (typeof redirect !== 'boolean') invalidOption('challenges.http01.redirect', redirect, 'a boolean')
+  return { port: port as number | false, host, redirect }
+}
 
 /** Code options win; the environment fills what they leave out. */
 async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOptions): Promise<ResolvedPluginOptions> {
@@ -156,7 +178,7 @@ async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOp
     ...options,
     challenges: {
       ...options.challenges,
-      ...(http01 !== false && envPort
+      ...(!http01Disabled(options.challenges) && envPort
         ? { http01: { ...(env.ACME_HTTP_PORT !== undefined ? { port: env.ACME_HTTP_PORT } : {}), ...(env.ACME_HTTP_HOST ? { host: env.ACME_HTTP_HOST } : {}), ...http01 } }
         : {}),
     },

@@ -53,17 +53,9 @@ export function createLocalIssuer (options: LocalIssuerOptions): LocalIssuer {
   if (typeof storage !== 'object' || storage === null || typeof storage.get !== 'function' || typeof storage.lock !== 'function') {
     invalidOption('storage', storage, 'a Storage')
   }
-  const rootLifetimeMs = lifetime('rootLifetimeMs', options.rootLifetimeMs, 3600 * DAY)
-  const intermediateLifetimeMs = lifetime('intermediateLifetimeMs', options.intermediateLifetimeMs, 7 * DAY)
-  const leafLifetimeMs = lifetime('leafLifetimeMs', options.leafLifetimeMs, 12 * HOUR)
-  if (intermediateLifetimeMs >= rootLifetimeMs) invalidOption('intermediateLifetimeMs', intermediateLifetimeMs, `less than rootLifetimeMs (${rootLifetimeMs})`)
-  if (leafLifetimeMs >= intermediateLifetimeMs) invalidOption('leafLifetimeMs', leafLifetimeMs, `less than intermediateLifetimeMs (${intermediateLifetimeMs})`)
-  const commonNamePrefix = options.commonNamePrefix ?? 'fastify-acme Local Authority'
-  if (typeof commonNamePrefix !== 'string' || commonNamePrefix.trim() === '' || commonNamePrefix.length > 40) {
-    invalidOption('commonNamePrefix', commonNamePrefix, 'a non-empty string of at most 40 characters')
-  }
-
-  const authority = localAuthority(storage, { rootLifetimeMs, intermediateLifetimeMs, leafLifetimeMs, commonNamePrefix })
+  const resolved = resolveLocalCaOptions(options)
+  const { leafLifetimeMs } = resolved
+  const authority = localAuthority(storage, resolved)
 
   return {
     key: 'local',
@@ -81,6 +73,23 @@ export function createLocalIssuer (options: LocalIssuerOptions): LocalIssuer {
       return (await authority.root()).certificate
     },
   }
+}
+
+/**
+ * The local CA's lifetimes and name prefix with their defaults, checked; `prefix` is how the
+ * options are named in error messages where they sit under another option (`localCa.`).
+ */
+export function resolveLocalCaOptions (options: Omit<LocalIssuerOptions, 'storage'>, prefix = ''): Required<Omit<LocalIssuerOptions, 'storage'>> {
+  const rootLifetimeMs = lifetime(`${prefix}rootLifetimeMs`, options.rootLifetimeMs, 3600 * DAY)
+  const intermediateLifetimeMs = lifetime(`${prefix}intermediateLifetimeMs`, options.intermediateLifetimeMs, 7 * DAY)
+  const leafLifetimeMs = lifetime(`${prefix}leafLifetimeMs`, options.leafLifetimeMs, 12 * HOUR)
+  if (intermediateLifetimeMs >= rootLifetimeMs) invalidOption(`${prefix}intermediateLifetimeMs`, intermediateLifetimeMs, `less than ${prefix}rootLifetimeMs (${rootLifetimeMs})`)
+  if (leafLifetimeMs >= intermediateLifetimeMs) invalidOption(`${prefix}leafLifetimeMs`, leafLifetimeMs, `less than ${prefix}intermediateLifetimeMs (${intermediateLifetimeMs})`)
+  const commonNamePrefix = options.commonNamePrefix ?? 'fastify-acme Local Authority'
+  if (typeof commonNamePrefix !== 'string' || commonNamePrefix.trim() === '' || commonNamePrefix.length > 40) {
+    invalidOption(`${prefix}commonNamePrefix`, commonNamePrefix, 'a non-empty string of at most 40 characters')
+  }
+  return { rootLifetimeMs, intermediateLifetimeMs, leafLifetimeMs, commonNamePrefix }
 }
 
 function lifetime (option: string, value: unknown, fallback: number): number {

@@ -11,6 +11,8 @@ export interface AriContext {
   store: BundleStore
   issuers: Issuer[]
   logger: Logger
+  /** the lease of the issuance lock (lockTtlMs) */
+  lockTtlMs: number
 }
 
 /**
@@ -26,7 +28,7 @@ export async function refreshAri (ctx: AriContext, m: Managed, now = new Date())
   if (!issuer?.renewalInfo) return
   const info = await issuer.renewalInfo(bundle)
   if (!info) return
-  const lock = await ctx.storage.tryLock(LockNames.issue(m.primary), { ttlMs: 30_000 })
+  const lock = await ctx.storage.tryLock(LockNames.issue(m.primary), { ttlMs: ctx.lockTtlMs })
   if (!lock) return
   try {
     const current = await ctx.store.read(m.primary)

@@ -108,7 +108,7 @@ export class CertificateManager {
     this.#store = new BundleStore(this.storage)
     this.#cache = new ContextCache({
       tlsOptions: this.#opts.tls.options,
-      ...(this.#opts.tls.maxContexts ? { maxContexts: this.#opts.tls.maxContexts } : {}),
+      ...(this.#opts.tls.maxContexts !== undefined ? { maxContexts: this.#opts.tls.maxContexts } : {}),
       onBuildError: (err, name) => this.#log.error({ name, err: err.message }, 'cannot build a TLS context for this certificate'),
     })
     this.http01 = new Http01Responder(this.storage, this.#log)
@@ -474,7 +474,7 @@ export class CertificateManager {
 
   /** Fetches the CA's ARI window and stores the chosen renewal time, when due for a check. */
   #refreshAri (m: Managed): Promise<void> {
-    return refreshAri({ storage: this.storage, store: this.#store, issuers: this.#issuers, logger: this.#log }, m)
+    return refreshAri({ storage: this.storage, store: this.#store, issuers: this.#issuers, logger: this.#log, lockTtlMs: this.#opts.lockTtlMs }, m)
   }
 
   #acmeIssuer (directoryUrl: string, cfg: ResolvedOptions['issuers'][number]): AcmeIssuer {

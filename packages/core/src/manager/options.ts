@@ -8,7 +8,7 @@ import type { OrderRateLimit } from '../acme/rate-limit.js'
 import { resolveDirectoryUrl } from '../acme/directory.js'
 import { KEY_TYPES } from '../keys.js'
 import { resolveRenewalOptions, type RenewalOptions } from '../renewal/index.js'
-import type { LocalIssuerOptions } from '../local-ca/index.js'
+import { resolveLocalCaOptions, type LocalIssuerOptions } from '../local-ca/issuer.js'
 import type { Storage } from '../storage/contract.js'
 import type { BaseTlsOptions } from '../tls/context-cache.js'
 
@@ -152,6 +152,11 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
   const lockTtlMs = opts.lockTtlMs ?? 30_000
   positiveInteger('lockTtlMs', lockTtlMs)
 
+  const maxContexts = opts.tls?.maxContexts
+  if (maxContexts !== undefined && (!Number.isSafeInteger(maxContexts) || maxContexts < 1)) invalidOption('tls.maxContexts', maxContexts, 'a positive integer')
+  if (opts.localCa !== undefined && (typeof opts.localCa !== 'object' || opts.localCa === null)) invalidOption('localCa', opts.localCa, 'an object')
+  const localCa = resolveLocalCaOptions(opts.localCa ?? {}, 'localCa.')
+
   let onDemand: Required<OnDemandOptions> | undefined
   if (opts.onDemand !== undefined) {
     if (typeof opts.onDemand?.allow !== 'function') invalidOption('onDemand.allow', opts.onDemand?.allow, 'a function (name) => boolean: on-demand TLS without it would let anyone make you order certificates')
@@ -169,8 +174,8 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
     challenges,
     renewal: { ...resolveRenewalOptions(policy), syncIntervalMs, concurrency, stagingFallback: stagingFallback !== false },
     ...(onDemand ? { onDemand } : {}),
-    tls: { options: opts.tls?.options ?? {}, ...(opts.tls?.maxContexts !== undefined ? { maxContexts: opts.tls.maxContexts } : {}) },
-    localCa: opts.localCa ?? {},
+    tls: { options: opts.tls?.options ?? {}, ...(maxContexts !== undefined ? { maxContexts } : {}) },
+    localCa,
     lockTtlMs,
     ...(opts.logger ? { logger: opts.logger } : {}),
   }
@@ -183,8 +188,9 @@ function validateIssuer (cfg: IssuerConfig, prefix: string): IssuerConfig & { di
   if (directoryUrl !== 'local') {
     let url: URL | undefined
     try { url = new URL(directoryUrl) } catch {}
-    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-      invalidOption(`${prefix}directoryUrl`, raw, "'letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'google-staging', 'local' or an https:// directory URL")
+    // like CertMagic: plain http only for a CA on this machine (RFC 8555 requires HTTPS)
+    if (!url || (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname)))) {
+      invalidOption(`${prefix}directoryUrl`, raw, "'letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'google-staging', 'local' or an https:// directory URL (http:// only on loopback)")
     }
   }
   if (cfg.email !== undefined && (typeof cfg.email !== 'string' || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(cfg.email))) {
@@ -216,4 +222,8 @@ function validateIssuer (cfg: IssuerConfig, prefix: string): IssuerConfig & { di
 
 function positiveInteger (name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) invalidOption(name, value, 'a positive integer')
+}
+
+function isLoopback (hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }
