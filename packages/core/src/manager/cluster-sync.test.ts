@@ -46,6 +46,34 @@ describe('cluster sync without a change feed', () => {
     expect(production.list()[0]!.issuer!.key).toBe(issuerKeyOf(pebble.directoryUrl))
   })
 
+  it('serves a certificate another instance stored while this one is in backoff, and forgets its failure', async () => {
+    const storage = memoryStorage()
+    // b's view of the same storage, with writes failing while `broken`: its storage check fails
+    let broken = false
+    const bStorage = Object.create(storage) as typeof storage
+    bStorage.put = (key, value) => broken ? Promise.reject(new Error('disk full')) : storage.put(key, value)
+    const a = manager(storage, proxy.directoryUrl)
+    const b = manager(bStorage, proxy.directoryUrl, 400)
+    const http = await serveHttp01(a.http01)
+    closers.push(http.close)
+    const name = await pointName(http.address, 'backoff')
+    await a.manage([name])
+    await b.manage([name])
+    broken = true
+    await expect(b.renew(name, { force: true })).rejects.toMatchObject({ code: 'ERR_ACME_STORAGE' })
+    broken = false
+    expect(b.list()[0]).toMatchObject({ lastError: { code: 'ERR_ACME_STORAGE' }, nextAttemptAt: expect.any(Date) })
+    b.start()
+
+    const updated = new Promise<{ serial: string }>((resolve) => b.once('updated', resolve))
+    const renewed = await a.renew(name, { force: true })
+    // within a check (400 ms here), not when b's 30 s storage retry time comes
+    expect((await updated).serial).toBe(renewed.serial)
+    const [info] = b.list()
+    expect(info!.lastError).toBeUndefined()
+    expect(info!.nextAttemptAt).toBeUndefined()
+  })
+
   it('picks up a forced renewal and replaces a revoked certificate at the next sweep', async () => {
     const storage = memoryStorage()
     const a = manager(storage, proxy.directoryUrl)

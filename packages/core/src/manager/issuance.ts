@@ -62,7 +62,7 @@ export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest
   try {
     stored = await readForOrder(ctx, primary)
     if (!req.force && stored && sameNames(stored.names, req.names) && !renewalDue(stored, new Date(), ctx.renewal) &&
-      ctx.issuers.some((i) => i.key === stored!.issuer.key)) {
+      issuerAccepted(stored, ctx.issuers)) {
       return { kind: 'stored', bundle: stored }
     }
     const stateEntry = await ctx.store.readStateEntry(primary)
@@ -91,6 +91,15 @@ export async function issueUnderLock (ctx: IssuanceContext, req: IssuanceRequest
   } finally {
     await lock.release().catch(() => {})
   }
+}
+
+/**
+ * Whether a stored certificate's CA is still wanted: one of the configured issuers, or none at
+ * all (`imported` by the command line without --directory: served until due, then renewed with
+ * the configured CA). A certificate from another CA (staging after a switch to production) is not.
+ */
+export function issuerAccepted (bundle: CertificateBundle, issuers: Issuer[]): boolean {
+  return bundle.issuer.key === 'imported' || issuers.some((i) => i.key === bundle.issuer.key)
 }
 
 async function orderWithIssuers (

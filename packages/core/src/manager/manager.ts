@@ -17,7 +17,7 @@ import { decodeKeySegment, StorageKeys } from '../storage/keys.js'
 import { refreshAri } from './ari-refresh.js'
 import { BundleStore } from './bundle-store.js'
 import type { ManagerEventName, ManagerEvents } from './events.js'
-import { issueUnderLock, readOrNull, sameNames, type IssuanceContext } from './issuance.js'
+import { issuerAccepted, issueUnderLock, readOrNull, sameNames, type IssuanceContext } from './issuance.js'
 import { OnDemand } from './on-demand.js'
 import { resolveOptions, type CertificateManagerOptions, type ResolvedOptions } from './options.js'
 import { Scheduler } from './scheduler.js'
@@ -432,12 +432,15 @@ export class CertificateManager {
     if (!same) this.#cache.set(m.primary, { names: bundle.names, certificate: bundle.certificate, privateKey: bundle.privateKey, notAfter: new Date(bundle.notAfter) })
     // one copy of each chain in memory: the bundle shares the cache's leaf and intermediates
     m.bundle = { ...bundle, certificate: this.#cache.chain(m.primary) ?? bundle.certificate }
-    if (!same) this.#emit('updated', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial, notAfter: new Date(bundle.notAfter), source })
+    if (same) return
+    // a new certificate (maybe stored by another instance) ends this instance's failure record
+    m.lastError = undefined
+    m.nextAttemptAt = undefined
+    this.#emit('updated', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial, notAfter: new Date(bundle.notAfter), source })
   }
 
-  /** Whether a certificate from this CA is still wanted (not after a switch from staging to production). */
   #issuerKnown (bundle: CertificateBundle): boolean {
-    return this.#issuers.some((i) => i.key === bundle.issuer.key)
+    return issuerAccepted(bundle, this.#issuers)
   }
 
   /** Whether `m` needs an order now: nothing served, due, from a CA no longer configured, or gone from storage. */

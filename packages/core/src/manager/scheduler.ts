@@ -82,7 +82,12 @@ export class Scheduler {
     try {
       const now = Date.now()
       const waiting = (m: Managed) => m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > now)
-      await eachLimited([...this.deps.managed()].filter((m) => !waiting(m)), this.#workers, async (m) => {
+      await eachLimited([...this.deps.managed()], this.#workers, async (m) => {
+        // a backoff holds orders, not reads: a certificate another instance stored since is served (and ends it)
+        if (waiting(m)) {
+          await this.deps.sync(m, true).catch(() => {})
+          return
+        }
         if (this.deps.due(m)) {
           if (m.bundle) await this.deps.sync(m).catch(() => {})
           await this.deps.renew(m).catch(() => {})

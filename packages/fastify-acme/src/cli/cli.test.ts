@@ -114,6 +114,17 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect(orders).toEqual([])
     await manager.close()
 
+    // without --directory the issuer is 'imported': served until due, then renewed with the app's CA
+    const storageC = `file://${path.join(work, 'c')}`
+    expect((await cli(['import', name, '--cert', files.fullchain, '--key', files.privkey, '--storage', storageC])).code).toBe(0)
+    expect(json(await cli(['list', '--json', '--storage', storageC])).certificates[0]).toMatchObject({ name, serial, issuer: { key: 'imported' } })
+    const adopter = createCertificateManager({ directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, storage: fsStorage({ dir: path.join(work, 'c') }) })
+    adopter.on('obtaining', (e) => orders.push(e))
+    await adopter.manage([name, www])
+    expect(adopter.list()[0]).toMatchObject({ serial, status: 'valid' })
+    expect(orders).toEqual([])
+    await adopter.close()
+
     const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' })
     writeFileSync(path.join(work, 'stranger.pem'), stranger)
     const mismatch = await cli(['import', name, '--cert', files.fullchain, '--key', path.join(work, 'stranger.pem'), '--force', '--json', '--storage', storageB])
