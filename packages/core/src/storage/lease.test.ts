@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'vitest'
-import { createLockHandle, type LeaseBackend } from './lease.js'
+import { createLockHandle, pollForLock, type LeaseBackend } from './lease.js'
 
 const lostAfter = (signal: AbortSignal, started: number) => new Promise<number>((resolve) => {
   signal.addEventListener('abort', () => resolve(Date.now() - started))
@@ -66,5 +66,21 @@ describe('createLockHandle', () => {
     await assert.rejects(handle.renew(), (err: { code?: string }) => err.code === 'ERR_ACME_LOCK_LOST')
     await handle.release()
     assert.equal(released, 0)
+  })
+})
+
+describe('pollForLock', () => {
+  it('rejects at once when aborted during a slow attempt, and releases the lock that attempt still takes', async () => {
+    let released = 0
+    const handle = createLockHandle({ name: 'slow', token: 't', fence: 1, ttlMs: 10_000, backend: { renew: async () => true, release: async () => { released++ } } })
+    const controller = new AbortController()
+    const waiting = pollForLock('slow', () => new Promise((resolve) => setTimeout(() => resolve(handle), 400)), { signal: controller.signal })
+    setTimeout(() => controller.abort(), 50)
+    const started = Date.now()
+    await assert.rejects(waiting, { code: 'ERR_ACME_ABORTED' })
+    assert.ok(Date.now() - started < 150, `rejected ${Date.now() - started} ms after the wait began (abort at 50 ms, attempt lands at 400 ms)`)
+    assert.equal(released, 0)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    assert.equal(released, 1, 'the late handle was released')
   })
 })

@@ -113,11 +113,8 @@ export async function pollForLock (
   const { signal } = opts
   for (;;) {
     if (signal?.aborted) throw abortedError(name, signal)
-    const handle = await tryAcquire()
-    if (handle) {
-      if (signal?.aborted) { await handle.release(); throw abortedError(name, signal) }
-      return handle
-    }
+    const handle = await untilAborted(tryAcquire(), name, signal)
+    if (handle) return handle
     await new Promise<void>((resolve) => {
       const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', done); unsubscribe?.(); resolve() }
       const timer = setTimeout(done, pollMs * (0.5 + Math.random()))
@@ -125,6 +122,26 @@ export async function pollForLock (
       const unsubscribe = opts.wake?.(done)
     })
   }
+}
+
+/**
+ * The attempt's result, or ERR_ACME_ABORTED as soon as `signal` aborts, without waiting for an
+ * attempt in flight (a slow storage call); a lock that attempt still takes is released when it lands.
+ */
+function untilAborted (attempt: Promise<LockHandle | null>, name: string, signal: AbortSignal | undefined): Promise<LockHandle | null> {
+  if (!signal) return attempt
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortedError(name, signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+    attempt.then((handle) => {
+      signal.removeEventListener('abort', onAbort)
+      if (!signal.aborted) resolve(handle)
+      else handle?.release().catch(() => {})
+    }, (err) => {
+      signal.removeEventListener('abort', onAbort)
+      reject(err) // nothing if the abort came first
+    })
+  })
 }
 
 function abortedError (name: string, signal: AbortSignal): AcmeError {
