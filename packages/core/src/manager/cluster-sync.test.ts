@@ -28,6 +28,18 @@ describe('cluster sync without a change feed', () => {
     return m
   }
 
+  /** a answers HTTP-01 and obtains the certificate; b (checking every 400 ms) loads it from its view of the storage */
+  async function twoInstances (aStorage: ReturnType<typeof memoryStorage>, bStorage: ReturnType<typeof memoryStorage>, label: string) {
+    const a = manager(aStorage, proxy.directoryUrl)
+    const b = manager(bStorage, proxy.directoryUrl, 400)
+    const http = await serveHttp01(a.http01)
+    closers.push(http.close)
+    const name = await pointName(http.address, label)
+    await a.manage([name])
+    await b.manage([name])
+    return { a, b, name }
+  }
+
   it('replaces a stored certificate from a CA that is no longer configured (staging -> production)', async () => {
     const storage = memoryStorage()
     const staging = manager(storage, proxy.directoryUrl)
@@ -52,13 +64,7 @@ describe('cluster sync without a change feed', () => {
     let broken = false
     const bStorage = Object.create(storage) as typeof storage
     bStorage.put = (key, value) => broken ? Promise.reject(new Error('disk full')) : storage.put(key, value)
-    const a = manager(storage, proxy.directoryUrl)
-    const b = manager(bStorage, proxy.directoryUrl, 400)
-    const http = await serveHttp01(a.http01)
-    closers.push(http.close)
-    const name = await pointName(http.address, 'backoff')
-    await a.manage([name])
-    await b.manage([name])
+    const { a, b, name } = await twoInstances(storage, bStorage, 'backoff')
     broken = true
     await expect(b.renew(name, { force: true })).rejects.toMatchObject({ code: 'ERR_ACME_STORAGE' })
     broken = false
@@ -76,13 +82,7 @@ describe('cluster sync without a change feed', () => {
 
   it('picks up a forced renewal and replaces a revoked certificate at the next sweep', async () => {
     const storage = memoryStorage()
-    const a = manager(storage, proxy.directoryUrl)
-    const b = manager(storage, proxy.directoryUrl, 400)
-    const http = await serveHttp01(a.http01)
-    closers.push(http.close)
-    const name = await pointName(http.address, 'sweep')
-    await a.manage([name])
-    await b.manage([name])
+    const { a, b, name } = await twoInstances(storage, storage, 'sweep')
     b.start()
     const first = b.list()[0]!.serial
 
