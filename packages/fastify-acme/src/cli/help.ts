@@ -66,7 +66,8 @@ ec-p384, rsa-2048 or rsa-4096 (default: the certificate's). With --json: {"ok", 
   revoke: `Usage: fastify-acme revoke <name> --yes [--reason code]
 
 Revokes the stored certificate that has <name> at its CA with the account that ordered it,
-then deletes it (chain and key) from storage. Running apps stop renewing it. --reason is an
+then deletes it (chain and key) from storage. Running apps that still manage a name of it order
+a replacement (one per cluster, under the issuance lock). --reason is an
 RFC 5280 code: 0 unspecified (default), 1 keyCompromise, 4 superseded, 5 cessationOfOperation.`,
   import: `Usage: fastify-acme import <name> --cert fullchain.pem --key privkey.pem [--chain chain.pem] [--force]
 
