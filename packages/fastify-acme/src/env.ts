@@ -11,6 +11,8 @@ export interface AcmeEnv {
   ACME_DIRECTORY_URL?: string
   /** file:///var/lib/acme | redis://host:6379/0 | s3://bucket/prefix?region=..&endpoint=.. */
   ACME_STORAGE?: string
+  /** encrypts the storage the plugin opens: id:key[,id:key...], 32-byte base64 keys, the first encrypting */
+  ACME_STORAGE_KEYS?: string
   ACME_EAB_KID?: string
   ACME_EAB_HMAC_KEY?: string
   /** PEM text, or the path of a PEM file */
@@ -29,6 +31,7 @@ const schema = {
     ACME_EMAIL: { type: 'string', minLength: 3 },
     ACME_DIRECTORY_URL: { type: 'string', minLength: 1 },
     ACME_STORAGE: { type: 'string', pattern: '^(file|redis|rediss|s3):' },
+    ACME_STORAGE_KEYS: { type: 'string', minLength: 1 },
     ACME_EAB_KID: { type: 'string', minLength: 1 },
     ACME_EAB_HMAC_KEY: { type: 'string', pattern: '^[A-Za-z0-9_\\-+/]+=*$' },
     ACME_CA_BUNDLE: { type: 'string', minLength: 1 },

@@ -2,7 +2,10 @@ import { memoryStorage } from '@fastify-acme/core'
 import { createTlsFixture } from '@fastify-acme/harness'
 import { services } from '@fastify-acme/harness/vitest'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import https from 'node:https'
+import path from 'node:path'
 import tls from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpsGet, listenAndObtain, newSite, pebbleOptions, pebbleRoot, uniqueLoopbackAddress } from '../test/fixtures.js'
@@ -81,6 +84,7 @@ describe('fastify-acme challenges and configuration', () => {
       ACME_CA_BUNDLE: pebble.caBundle,
       ACME_TERMS_OF_SERVICE_AGREED: 'true',
       ACME_STORAGE: `file://${dir}`,
+      ACME_STORAGE_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       ACME_HTTP_PORT: String(pebble.httpPort),
       ACME_HTTP_HOST: address,
     })
@@ -91,6 +95,10 @@ describe('fastify-acme challenges and configuration', () => {
       await app.register(fastifyAcme)
       const port = await listenAndObtain(app, address)
       expect(await httpsGet(address, port, name, await pebbleRoot())).toMatchObject({ status: 200, body: 'env' })
+      // ACME_STORAGE_KEYS: what reached the disk is encrypted
+      const stored = readFileSync(path.join(dir, 'certificates', name, 'bundle.json'))
+      expect(stored.subarray(0, 3).toString('latin1')).toBe('FAE')
+      expect(stored.toString('latin1')).not.toContain('PRIVATE KEY')
     } finally {
       process.env = saved
     }

@@ -1,5 +1,6 @@
 import {
-  AcmeError, CertificateManager, ErrorCodes, invalidOption, type CertificateManagerOptions, type Dns01Config, type Storage,
+  AcmeError, CertificateManager, ErrorCodes, encryptedStorage, invalidOption, parseEncryptionKeys,
+  type CertificateManagerOptions, type Dns01Config, type Storage,
 } from '@fastify-acme/core'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { Server as HttpServer } from 'node:http'
@@ -62,11 +63,12 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   const opts = await withEnvironment(fastify, options ?? {})
   const binding = bindingOf(fastify.server)
   const ownsStorage = opts.storage === undefined
-  const storage = opts.storage ?? await defaultStorage(opts.storageUrl)
+  if (!ownsStorage && opts.storageKeys) log.warn('ACME_STORAGE_KEYS is ignored: the code passes its own storage (wrap it in encryptedStorage())')
+  const storage = opts.storage ?? await defaultStorage(opts.storageUrl, opts.storageKeys)
 
   const dns01Only = opts.challenges?.dns01 !== undefined
   const http01 = resolveHttp01(opts.challenges)
-  const { domains, storageUrl: _, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, ...managerOptions } = opts
+  const { domains, storageUrl: _, storageKeys: _keys, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, ...managerOptions } = opts
   if (!Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) invalidOption('closeTimeoutMs', closeTimeoutMs, 'a non-negative integer (ms)')
   const tlsAlpn01 = binding !== undefined && (dns01Only ? opts.challenges?.tlsAlpn01 === true : opts.challenges?.tlsAlpn01 !== false)
   if (opts.challenges?.tlsAlpn01 === true && !binding) {
@@ -135,7 +137,7 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   })
 }
 
-type ResolvedPluginOptions = FastifyAcmeOptions & { storageUrl?: string }
+type ResolvedPluginOptions = FastifyAcmeOptions & { storageUrl?: string, storageKeys?: string }
 
 /** Like CertMagic, configuring DNS-01 means DNS-01 alone, unless another challenge is asked for. */
 function http01Disabled (challenges: FastifyAcmeOptions['challenges']): boolean {
@@ -171,6 +173,7 @@ async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOp
     ...(env.ACME_EMAIL ? { email: env.ACME_EMAIL } : {}),
     ...(env.ACME_DIRECTORY_URL ? { directoryUrl: env.ACME_DIRECTORY_URL } : {}),
     ...(env.ACME_STORAGE ? { storageUrl: env.ACME_STORAGE } : {}),
+    ...(env.ACME_STORAGE_KEYS ? { storageKeys: env.ACME_STORAGE_KEYS } : {}),
     ...(env.ACME_EAB_KID && env.ACME_EAB_HMAC_KEY ? { eab: { kid: env.ACME_EAB_KID, hmacKey: env.ACME_EAB_HMAC_KEY } } : {}),
     ...(env.ACME_CA_BUNDLE ? { caBundle: readCaBundle(env.ACME_CA_BUNDLE) } : {}),
     ...(env.ACME_TERMS_OF_SERVICE_AGREED !== undefined ? { termsOfServiceAgreed: env.ACME_TERMS_OF_SERVICE_AGREED } : {}),
@@ -185,11 +188,16 @@ async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOp
   }
 }
 
-async function defaultStorage (url: string | undefined): Promise<Storage> {
+/** ACME_STORAGE (else ./acme-data), encrypted with ACME_STORAGE_KEYS when set. */
+async function defaultStorage (url: string | undefined, keys: string | undefined): Promise<Storage> {
+  const keyring = keys ? parseEncryptionKeys(keys) : undefined // before anything is opened
+  let storage: Storage
   if (url) {
     const { storageFromUrl } = await import('@fastify-acme/storage-adapters')
-    return storageFromUrl(url)
+    storage = await storageFromUrl(url)
+  } else {
+    const { fsStorage } = await import('@fastify-acme/storage-adapters/fs')
+    storage = fsStorage({ dir: path.resolve('acme-data') })
   }
-  const { fsStorage } = await import('@fastify-acme/storage-adapters/fs')
-  return fsStorage({ dir: path.resolve('acme-data') })
+  return keyring ? encryptedStorage(storage, { keys: keyring }) : storage
 }

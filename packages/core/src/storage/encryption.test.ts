@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, it } from 'vitest'
 import { storageContract } from '../../../storage-adapters/src/testing/index.js'
 import type { Storage } from './contract.js'
-import { ENCRYPTION_OVERHEAD, encryptedStorage } from './encryption.js'
+import { ENCRYPTION_OVERHEAD, encryptedStorage, parseEncryptionKeys } from './encryption.js'
 import { memoryStorage } from './memory.js'
 
 const oldKey = { id: 'k-2024', key: randomBytes(32) }
@@ -127,6 +127,25 @@ describe('encryptedStorage', () => {
     rejectsOption(() => encryptedStorage(inner, { keys: [{ id: 'x'.repeat(33), key: randomBytes(32) }] }))
     rejectsOption(() => encryptedStorage(inner, { keys: [{ id: 'a b', key: randomBytes(32) }] }))
     rejectsOption(() => encryptedStorage(inner, { keys: [oldKey, { ...oldKey }] }))
+  })
+
+  it('reads a keyring from text (ACME_STORAGE_KEYS): base64 or base64url, first key first, never echoing a key', async () => {
+    const [k1, k2] = [randomBytes(32), randomBytes(32)]
+    const keys = parseEncryptionKeys(` new:${k1.toString('base64url')} , old:${k2.toString('base64')}`)
+    assert.deepEqual(keys.map((k) => [k.id, Buffer.from(k.key).toString('hex')]), [['new', k1.toString('hex')], ['old', k2.toString('hex')]])
+    const inner = memoryStorage()
+    await encryptedStorage(inner, { keys: [{ id: 'old', key: k2 }] }).put('a', 'value')
+    assert.equal(Buffer.from((await encryptedStorage(inner, { keys }).get('a'))!).toString(), 'value')
+
+    const secret = randomBytes(31).toString('base64')
+    for (const bad of ['', ' , ', `k1${secret}`, `k1:${secret}`, `:${k1.toString('base64')}`, `a b:${k1.toString('base64')}`, `k1:${k1.toString('base64')}!`,
+      `k1:${k1.toString('base64')},k1:${k2.toString('base64')}`]) {
+      assert.throws(() => parseEncryptionKeys(bad), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_ACME_INVALID_OPTION', bad)
+        assert.ok(!err.message.includes(secret) && !err.message.includes(k1.toString('base64')), `key echoed: ${err.message}`)
+        return true
+      })
+    }
   })
 
   it('refuses invalid keys with ERR_ACME_STORAGE_KEY before encrypting', async () => {

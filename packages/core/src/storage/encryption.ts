@@ -112,6 +112,29 @@ export function encryptedStorage (inner: Storage, options: EncryptedStorageOptio
   return wrapped
 }
 
+/**
+ * A keyring written as text, for an environment variable: `id:key[,id:key...]`, each key 32
+ * bytes in base64 or base64url, the first one encrypting new values. Errors name `source` and
+ * never show a key.
+ */
+export function parseEncryptionKeys (text: string, source = 'ACME_STORAGE_KEYS'): EncryptionKey[] {
+  const entries = typeof text === 'string' ? text.split(',').map((e) => e.trim()).filter((e) => e !== '') : []
+  if (entries.length === 0) throw new AcmeError(ErrorCodes.INVALID_OPTION, `${source} must be id:key[,id:key...] with 32-byte base64 keys`)
+  const keys = entries.map((entry, i) => {
+    const at = entry.indexOf(':')
+    const id = at > 0 ? entry.slice(0, at) : ''
+    const encoded = entry.slice(at + 1)
+    const key = Buffer.from(encoded, encoded.includes('-') || encoded.includes('_') ? 'base64url' : 'base64')
+    if (!KEY_ID.test(id) || key.byteLength !== 32 || !/^[A-Za-z0-9+/_-]+=*$/.test(encoded)) {
+      throw new AcmeError(ErrorCodes.INVALID_OPTION,
+        `${source}: entry ${i + 1} must be <id>:<32 bytes in base64>, the id 1-32 characters of [A-Za-z0-9._-] (value not shown: it is a secret)`)
+    }
+    return { id, key }
+  })
+  parseKeyring(keys) // unique ids
+  return keys
+}
+
 function parseKeyring (keys: unknown): Array<{ id: string, key: Buffer }> {
   if (!Array.isArray(keys) || keys.length === 0) {
     throw new AcmeError(ErrorCodes.INVALID_OPTION, 'encryptedStorage: option "keys" must be a non-empty array of { id, key }')

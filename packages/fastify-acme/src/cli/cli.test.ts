@@ -3,7 +3,7 @@ import { getText } from '@fastify-acme/harness'
 import { services } from '@fastify-acme/harness/vitest'
 import { fsStorage } from '@fastify-acme/storage-adapters/fs'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { generateKeyPairSync, X509Certificate } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -124,6 +124,17 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect(adopter.list()[0]).toMatchObject({ serial, status: 'valid' })
     expect(orders).toEqual([])
     await adopter.close()
+
+    // ACME_STORAGE_KEYS: the command reads and writes an encrypted storage as the apps do
+    const keys = { ACME_STORAGE_KEYS: `k1:${randomBytes(32).toString('base64')}` }
+    const storageD = `file://${path.join(work, 'd')}`
+    expect((await cli(['import', name, '--cert', files.fullchain, '--key', files.privkey, '--storage', storageD], { env: keys })).code).toBe(0)
+    const raw = readFileSync(path.join(work, 'd', 'certificates', name, 'bundle.json'))
+    expect(raw.subarray(0, 3).toString('latin1')).toBe('FAE')
+    expect(json(await cli(['list', '--json', '--storage', storageD], { env: keys })).certificates[0]).toMatchObject({ name, serial, status: 'valid' })
+    expect(json(await cli(['export', name, '--json', '--include-key', '--storage', storageD], { env: keys })).privateKey).toBe(readFileSync(files.privkey, 'utf8'))
+    const badKeys = await cli(['list', '--json', '--storage', storageD], { env: { ACME_STORAGE_KEYS: 'k1:c2hvcnQ=' } })
+    expect(json(badKeys).error).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining('ACME_STORAGE_KEYS') })
 
     const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' })
     writeFileSync(path.join(work, 'stranger.pem'), stranger)

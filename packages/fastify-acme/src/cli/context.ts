@@ -1,6 +1,6 @@
 import {
-  CertificateManager, findStoredBundle, issuerKeyOf, KEY_TYPES, resolveDirectoryUrl, storedAccountEmails,
-  type CertificateBundle, type EabCredentials, type KeyType, type Logger, type Storage,
+  CertificateManager, encryptedStorage, findStoredBundle, issuerKeyOf, KEY_TYPES, parseEncryptionKeys, resolveDirectoryUrl, storedAccountEmails,
+  type CertificateBundle, type EabCredentials, type EncryptionKey, type KeyType, type Logger, type Storage,
 } from '@fastify-acme/core'
 import { storageFromUrl } from '@fastify-acme/storage-adapters'
 import { readCaBundle } from '../env.js'
@@ -24,6 +24,8 @@ export interface CliContext {
   values: OptionValues
   json: boolean
   storageUrl: string
+  /** ACME_STORAGE_KEYS: the storage is read and written through encryptedStorage() */
+  storageKeys?: EncryptionKey[]
   ca: CaSettings
   env: Record<string, string | undefined>
   logger: Logger
@@ -52,6 +54,8 @@ export function createContext (args: string[], values: OptionValues, env: Record
     values,
     json: values.json === true,
     storageUrl: stringOption(values, 'storage') ?? env.ACME_STORAGE ?? DEFAULT_STORAGE_URL,
+    // the keys are read from the environment only, as the HMAC key
+    ...(env.ACME_STORAGE_KEYS ? { storageKeys: parseEncryptionKeys(env.ACME_STORAGE_KEYS) } : {}),
     ca: {
       ...(directoryUrl ? { directoryUrl } : {}),
       ...(email ? { email } : {}),
@@ -66,9 +70,10 @@ export function createContext (args: string[], values: OptionValues, env: Record
   }
 }
 
-/** The storage of --storage / ACME_STORAGE / file:./acme-data. Close it after use. */
-export function openStorage (ctx: CliContext): Promise<Storage> {
-  return storageFromUrl(ctx.storageUrl)
+/** The storage of --storage / ACME_STORAGE / file:./acme-data, encrypted with ACME_STORAGE_KEYS when set. Close it after use. */
+export async function openStorage (ctx: CliContext): Promise<Storage> {
+  const storage = await storageFromUrl(ctx.storageUrl)
+  return ctx.storageKeys ? encryptedStorage(storage, { keys: ctx.storageKeys }) : storage
 }
 
 /** The storage URL with any password masked, for output. */

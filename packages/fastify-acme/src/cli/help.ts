@@ -2,7 +2,8 @@ import type { CommandName } from './args.js'
 
 const GLOBAL = `Options for every command:
   --storage <url>      file:///var/lib/acme | file:./dir | redis://host:6379/0 | s3://bucket/prefix?region=..
-                       (env ACME_STORAGE; default file:./acme-data)
+                       (env ACME_STORAGE; default file:./acme-data); an encrypted storage needs
+                       its keyring in ACME_STORAGE_KEYS=id:base64key[,...] (environment only)
   --directory <url>    CA directory URL or letsencrypt, letsencrypt-staging, zerossl, google, local
                        (env ACME_DIRECTORY_URL; default: the CA that issued the certificate)
   --email <address>    ACME account email (env ACME_EMAIL; default: the one account stored for the CA)
