@@ -100,6 +100,8 @@ export class CertificateManager {
   readonly #solvers: ChallengeSolver[]
   #closed = false
   #onDemandCount = 0
+  /** issuer records shared by the bundles in memory (few: one per CA and intermediate name) */
+  readonly #issuerObjects = new Map<string, CertificateBundle['issuer']>()
 
   constructor (options: CertificateManagerOptions) {
     this.#opts = resolveOptions(options)
@@ -429,14 +431,24 @@ export class CertificateManager {
   #adopt (m: Managed, bundle: CertificateBundle, source: 'order' | 'storage'): void {
     m.missing = undefined
     const same = m.bundle?.serial === bundle.serial // same certificate, maybe newer ARI state
-    if (!same) this.#cache.set(m.primary, { names: bundle.names, certificate: bundle.certificate, privateKey: bundle.privateKey, notAfter: new Date(bundle.notAfter) })
-    // one copy of each chain in memory: the bundle shares the cache's leaf and intermediates
-    m.bundle = { ...bundle, certificate: this.#cache.chain(m.primary) ?? bundle.certificate }
+    // one copy in memory of what 10,000 certificates would otherwise each repeat: the names
+    // (the bundle's parsed copy is equal to m.names, in the same order), the issuer (one per CA)
+    const names = bundle.names.length === m.names.length && bundle.names.every((n, i) => n === m.names[i]) ? m.names : bundle.names
+    if (!same) this.#cache.set(m.primary, { names, certificate: bundle.certificate, privateKey: bundle.privateKey, notAfter: new Date(bundle.notAfter) })
+    // and the chain: the bundle shares the cache's leaf and intermediates
+    m.bundle = { ...bundle, names, issuer: this.#sharedIssuer(bundle.issuer), certificate: this.#cache.chain(m.primary) ?? bundle.certificate }
     if (same) return
     // a new certificate (maybe stored by another instance) ends this instance's failure record
     m.lastError = undefined
     m.nextAttemptAt = undefined
     this.#emit('updated', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial, notAfter: new Date(bundle.notAfter), source })
+  }
+
+  #sharedIssuer (issuer: CertificateBundle['issuer']): CertificateBundle['issuer'] {
+    const id = `${issuer.key}\n${issuer.directoryUrl}\n${issuer.commonName}`
+    let shared = this.#issuerObjects.get(id)
+    if (!shared) this.#issuerObjects.set(id, shared = Object.freeze({ ...issuer }))
+    return shared
   }
 
   #issuerKnown (bundle: CertificateBundle): boolean {

@@ -146,7 +146,7 @@ export class ContextCache {
     }))]
     const cut = cert.certificate.indexOf(END_CERT) + END_CERT.length
     const slot = new Slot(primaryName, names, flatCopy(cert.certificate.slice(0, cut)),
-      this.#shareTail(cert.certificate.slice(cut)), cert.privateKey, cert.notAfter)
+      this.#shareTail(cert.certificate.slice(cut)), cert.privateKey, cert.notAfter.getTime())
 
     const old = this.#byPrimary.get(primaryName)
     this.#byPrimary.set(primaryName, slot)
@@ -193,8 +193,8 @@ export class ContextCache {
   certificateFor (servername: string): ServedCertificate | undefined {
     const slot = this.#find(servername)
     if (slot === undefined) return undefined
-    const { primaryName, names, leaf, tail, privateKey, notAfter } = slot
-    return { primaryName, names: [...names], certificate: leaf + tail, privateKey, notAfter }
+    const { primaryName, names, leaf, tail, privateKey, notAfterMs } = slot
+    return { primaryName, names: [...names], certificate: leaf + tail, privateKey, notAfter: new Date(notAfterMs) }
   }
 
   /**
