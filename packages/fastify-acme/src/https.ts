@@ -50,7 +50,8 @@ export class HttpsBinding {
         manager.loadSecureContext(servername).then((c) => cb(null, c), () => cb(null, undefined))
       },
       ALPNCallback (this: TLSSocket | undefined, { servername, protocols: offered }) {
-        if (offered.includes(ACME_TLS) && binding.manager && servername) {
+        // (only with TLS-ALPN-01 on: otherwise anyone offering acme-tls/1 would cost a storage read)
+        if (offered.includes(ACME_TLS) && binding.manager?.answersTlsAlpn01 && servername) {
           // a CA validating TLS-ALPN-01: SNICallback serves the challenge certificate
           if (this) (this as unknown as Record<symbol, boolean>)[kChallenge] = true
           return ACME_TLS

@@ -147,6 +147,22 @@ describe('fastify-acme challenges and configuration', () => {
     expect(both.hasRoute(route)).toBe(true)
   })
 
+  it('does not take acme-tls/1 handshakes when TLS-ALPN-01 is off (no challenge lookup for anyone who offers it)', async () => {
+    const app = Fastify({ https: acmeHttps() })
+    apps.push(app)
+    await app.register(fastifyAcme, { env: false, storage: memoryStorage(), domains: ['alpn-off.example.test'], challenges: { http01: { port: false } } })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = app.server.address() as { port: number }
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, servername: 'alpn-off.example.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false }, () => {
+        resolve(`negotiated ${String(socket.alpnProtocol)}`)
+        socket.destroy()
+      })
+      socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+    })
+    expect(outcome).toBe('ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL')
+  })
+
   it('refuses a second registration on one instance', async () => {
     const app = Fastify()
     apps.push(app)

@@ -150,6 +150,11 @@ export class CertificateManager {
     return this.#issuers.some((i) => i.key !== 'local')
   }
 
+  /** Whether `acme-tls/1` handshakes are answered: TLS-ALPN-01 enabled and an ACME CA that may ask for it. */
+  get answersTlsAlpn01 (): boolean {
+    return this.#opts.challenges.tlsAlpn01 && this.usesAcme
+  }
+
   // ---- certificates ----------------------------------------------------------------------
 
   /**
@@ -225,13 +230,13 @@ export class CertificateManager {
     const m = this.#byName.get(name) ?? this.#byName.get(`*.${name.slice(name.indexOf('.') + 1)}`)
     const waitMs = this.#opts.onDemand?.handshakeTimeoutMs ?? HANDSHAKE_WAIT_MS
     if (m) {
-      await waitAtMost(this.#ensure(m, {}), waitMs, signal)
+      await waitAtMost(this.#ensure(m, { handshake: true }), waitMs, signal)
       return this.#cache.lookup(servername)
     }
     if (!this.#onDemand) return undefined
     const added = await this.#onDemand.admit(name, signal)
     if (!added) return undefined
-    await waitAtMost(this.#ensure(added, {}), waitMs, signal)
+    await waitAtMost(this.#ensure(added, { handshake: true }), waitMs, signal)
     return this.#cache.lookup(servername)
   }
 
@@ -291,9 +296,11 @@ export class CertificateManager {
         const m = this.#managed.get(decodeKeySegment(key.split('/')[1] ?? ''))
         if (m) this.#syncFromStorage(m).catch(() => {})
       }).catch((err) => { this.#log.warn({ err: (err as Error).message }, 'storage watch failed; polling instead'); return undefined })
-      if (stop) this.#close.signal.addEventListener('abort', () => { stop().catch(() => {}) })
+      // close() may have come while the watch was being set up: then nothing may keep running
+      if (stop && this.#closed) await stop().catch(() => {})
+      else if (stop) this.#close.signal.addEventListener('abort', () => { stop().catch(() => {}) })
     }
-    this.#scheduler.start()
+    if (!this.#closed) this.#scheduler.start()
   }
 
   /**
@@ -359,7 +366,7 @@ export class CertificateManager {
    * Makes sure `m` is served: from memory, from storage, or by ordering (under the cluster lock).
    * Concurrent callers share one promise, so one handshake storm makes one order.
    */
-  #ensure (m: Managed, opts: { renewal?: boolean, force?: boolean, signal?: AbortSignal }): Promise<CertificateBundle> {
+  #ensure (m: Managed, opts: { renewal?: boolean, force?: boolean, handshake?: boolean, signal?: AbortSignal }): Promise<CertificateBundle> {
     // a forced order never merges into one already running: it starts after it
     if (m.inflight && opts.force) return m.inflight.then(() => this.#ensure(m, opts), () => this.#ensure(m, opts))
     if (m.inflight) return m.inflight
@@ -373,6 +380,13 @@ export class CertificateManager {
         }
       }
       if (!opts.force && m.bundle && !this.#needsOrder(m)) return m.bundle
+      // a handshake during a backoff this instance knows of: refused here, without the storage
+      // check and the lock (~10 storage calls for each handshake to a failing name otherwise)
+      if (opts.handshake && (m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > Date.now()))) {
+        const at = m.nextAttemptAt
+        throw new AcmeError(ErrorCodes.RATE_LIMITED, `not retrying ${m.primary} before ${at?.toISOString() ?? 'a forced renewal'}` +
+          (m.lastError ? ` (last: ${m.lastError.message})` : ''), at ? { retryAfter: at } : {})
+      }
       return this.#orders.run(() => this.#order(m, opts))
     }
     m.inflight = run().finally(() => { m.inflight = undefined })
@@ -489,6 +503,7 @@ export class CertificateManager {
 
   /** Fetches the CA's ARI window and stores the chosen renewal time, when due for a check. */
   #refreshAri (m: Managed): Promise<void> {
+    if (this.#closed) return Promise.resolve()
     return refreshAri({ storage: this.storage, store: this.#store, issuers: this.#issuers, logger: this.#log, lockTtlMs: this.#opts.lockTtlMs }, m)
   }
 

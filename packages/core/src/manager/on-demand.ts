@@ -3,6 +3,7 @@ import type { Managed } from './manager.js'
 import type { OnDemandOptions } from './options.js'
 
 const MAX_DECISIONS = 10_000
+const TIMED_OUT = Symbol('timed out')
 
 /**
  * On-demand TLS: a name nobody configured gets a certificate at its first handshake, if and
@@ -37,11 +38,22 @@ export class OnDemand {
     const cached = this.#decisions.get(name)
     if (cached && now - cached.at < this.opts.decisionCacheMs) return cached.allowed
     const allowed = (async () => {
+      let timer: NodeJS.Timeout | undefined
       try {
-        return await this.opts.allow(name) === true
+        // a handshake waits at most handshakeTimeoutMs, allow() included
+        const answer = await Promise.race([
+          this.opts.allow(name),
+          new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(resolve, this.opts.handshakeTimeoutMs, TIMED_OUT) }),
+        ])
+        if (answer !== TIMED_OUT) return answer === true
+        this.logger.warn({ name, ms: this.opts.handshakeTimeoutMs }, 'on-demand allow() did not answer in time; denying this handshake')
+        if (this.#decisions.get(name)?.allowed === allowed) this.#decisions.delete(name) // not a decision: ask again next time
+        return false
       } catch (err) {
         this.logger.warn({ name, err: (err as Error).message }, 'on-demand allow() threw; denying')
         return false
+      } finally {
+        clearTimeout(timer)
       }
     })()
     this.#decisions.delete(name)

@@ -83,6 +83,7 @@ export class Scheduler {
       const now = Date.now()
       const waiting = (m: Managed) => m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > now)
       await eachLimited([...this.deps.managed()], this.#workers, async (m) => {
+        if (this.#stopped) return // closed during the tick: leave the rest alone
         // a backoff holds orders, not reads: a certificate another instance stored since is served (and ends it)
         if (waiting(m)) {
           await this.deps.sync(m, true).catch(() => {})

@@ -17,6 +17,16 @@ describe('an order asked for while storage is down', () => {
       expect(nextAttemptAt!.getTime()).toBeGreaterThan(started)
       expect(nextAttemptAt!.getTime()).toBeLessThanOrEqual(started + 60_000)
       expect(manager.list()[0]!.nextAttemptAt).toEqual(nextAttemptAt)
+
+      // until then, handshakes for the name cost one storage read each: no check, no lock, no order
+      let calls = 0
+      for (const method of ['put', 'lock', 'tryLock', 'delete'] as const) {
+        const original = storage[method] as (...args: unknown[]) => unknown
+        ;(storage as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => { calls++; return original(...args) }
+      }
+      expect(await manager.loadSecureContext('down.example.test')).toBeUndefined()
+      expect(await manager.loadSecureContext('down.example.test')).toBeUndefined()
+      expect(calls).toBe(0)
     } finally {
       await manager.close()
     }
