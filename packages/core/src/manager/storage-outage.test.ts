@@ -32,3 +32,25 @@ describe('an order asked for while storage is down', () => {
     }
   })
 })
+
+describe('close() while start() waits for the storage watch', () => {
+  it('leaves nothing running: the watch is stopped and the scheduler never starts', async () => {
+    const inner = memoryStorage()
+    let stopped = 0
+    let reads = 0
+    const storage: Storage = {
+      ...inner,
+      stat: async (key) => { reads++; return inner.stat(key) },
+      watch: async () => { await new Promise((resolve) => setTimeout(resolve, 200)); return async () => { stopped++ } },
+    }
+    const manager = createCertificateManager({ directoryUrl: 'local', storage, renewal: { checkIntervalMs: 100, syncIntervalMs: 100 } })
+    manager.add([['idle.example.test']])
+    const starting = manager.start()
+    await manager.close()
+    await starting
+    reads = 0
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    expect(stopped).toBe(1)
+    expect(reads).toBe(0)
+  })
+})
