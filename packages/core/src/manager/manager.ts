@@ -57,6 +57,9 @@ export interface Managed {
   storedModified?: number
 }
 
+/** When an on-demand name's failed first order gives no next attempt time (attempts stopped), its handshakes wait this long. */
+const ON_DEMAND_RETRY_MS = 3_600_000
+
 /** Longest a handshake waits for a certificate being loaded or ordered (the order itself goes on). */
 const HANDSHAKE_WAIT_MS = 30_000
 
@@ -412,6 +415,12 @@ export class CertificateManager {
     } catch (err) {
       const e = err as AcmeError & { nextAttemptAt?: Date | null, backoff?: boolean, lastError?: { code: string, message: string, at: string } }
       m.nextAttemptAt = e.nextAttemptAt !== undefined ? e.nextAttemptAt : e.retryAfter
+      if (m.onDemand && !m.bundle && this.#onDemand && !isAcmeError(err, ErrorCodes.ABORTED) && !isAcmeError(err, ErrorCodes.CLOSED) &&
+        this.#managed.get(m.primary) === m) {
+        // an on-demand name that never got a certificate is not kept past a failure (see OnDemand.failed)
+        this.#onDemand.failed(m.primary, m.nextAttemptAt?.getTime() ?? Date.now() + ON_DEMAND_RETRY_MS)
+        this.#unmanage(m)
+      }
       if (e.backoff) {
         if (e.lastError) m.lastError = { ...e.lastError, at: new Date(e.lastError.at) }
         this.#log.debug({ names: m.names, nextAttemptAt: m.nextAttemptAt }, 'waiting for the next attempt time')

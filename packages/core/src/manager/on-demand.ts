@@ -13,6 +13,8 @@ const TIMED_OUT = Symbol('timed out')
  */
 export class OnDemand {
   readonly #decisions = new Map<string, { allowed: Promise<boolean>, at: number }>()
+  /** names whose first order failed -> when the next handshake may try again (ms) */
+  readonly #failed = new Map<string, number>()
 
   constructor (
     private readonly opts: Required<OnDemandOptions>,
@@ -24,6 +26,11 @@ export class OnDemand {
 
   /** The managed entry for `name` if allow() admits it; undefined when denied or over the limit. */
   async admit (name: string, signal?: AbortSignal): Promise<Managed | undefined> {
+    const retryAt = this.#failed.get(name)
+    if (retryAt !== undefined) {
+      if (retryAt > Date.now()) return undefined
+      this.#failed.delete(name)
+    }
     if (!await this.#decide(name)) return undefined
     signal?.throwIfAborted()
     if (this.count() >= this.opts.maxCertificates) {
@@ -33,11 +40,23 @@ export class OnDemand {
     return this.add(name)
   }
 
+  /**
+   * An admitted name whose order failed before it ever had a certificate: the manager drops it
+   * (it takes no place under maxCertificates and is not retried in the background), and its
+   * handshakes are refused here, touching nothing, until `retryAt`; the next one then tries again.
+   */
+  failed (name: string, retryAt: number): void {
+    this.#failed.delete(name)
+    this.#failed.set(name, retryAt)
+    if (this.#failed.size > MAX_DECISIONS) this.#failed.delete(this.#failed.keys().next().value!)
+  }
+
   #decide (name: string): Promise<boolean> {
     const now = Date.now()
     const cached = this.#decisions.get(name)
     if (cached && now - cached.at < this.opts.decisionCacheMs) return cached.allowed
-    const allowed = (async () => {
+    const decision = { allowed: Promise.resolve(false), at: now }
+    decision.allowed = (async () => {
       let timer: NodeJS.Timeout | undefined
       try {
         // a handshake waits at most handshakeTimeoutMs, allow() included
@@ -47,7 +66,7 @@ export class OnDemand {
         ])
         if (answer !== TIMED_OUT) return answer === true
         this.logger.warn({ name, ms: this.opts.handshakeTimeoutMs }, 'on-demand allow() did not answer in time; denying this handshake')
-        if (this.#decisions.get(name)?.allowed === allowed) this.#decisions.delete(name) // not a decision: ask again next time
+        if (this.#decisions.get(name) === decision) this.#decisions.delete(name) // not a decision: ask again next time
         return false
       } catch (err) {
         this.logger.warn({ name, err: (err as Error).message }, 'on-demand allow() threw; denying')
@@ -57,8 +76,8 @@ export class OnDemand {
       }
     })()
     this.#decisions.delete(name)
-    this.#decisions.set(name, { allowed, at: now })
+    this.#decisions.set(name, decision)
     if (this.#decisions.size > MAX_DECISIONS) this.#decisions.delete(this.#decisions.keys().next().value!)
-    return allowed
+    return decision.allowed
   }
 }

@@ -54,3 +54,31 @@ describe('close() while start() waits for the storage watch', () => {
     expect(reads).toBe(0)
   })
 })
+
+describe('an on-demand name whose first order fails', () => {
+  it('is dropped, freeing its place under maxCertificates, and its handshakes touch nothing until its next attempt time', async () => {
+    const inner = memoryStorage()
+    let puts = 0
+    const storage: Storage = { ...inner, put: async () => { puts++; throw new Error('connection refused') } }
+    let asked = 0
+    const manager = createCertificateManager({
+      directoryUrl: 'https://ca.invalid/dir',
+      termsOfServiceAgreed: true,
+      storage,
+      onDemand: { allow: () => { asked++; return true }, maxCertificates: 1 },
+    })
+    try {
+      expect(await manager.loadSecureContext('first.example.test')).toBeUndefined()
+      expect(puts).toBe(1) // the storage check
+      expect(manager.list()).toEqual([])
+      expect(await manager.loadSecureContext('first.example.test')).toBeUndefined()
+      expect(puts).toBe(1)
+      // the place it held is free: another name is admitted (and fails the same way)
+      expect(await manager.loadSecureContext('second.example.test')).toBeUndefined()
+      expect(puts).toBe(2)
+      expect(asked).toBe(2)
+    } finally {
+      await manager.close()
+    }
+  })
+})
