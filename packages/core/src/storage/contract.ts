@@ -68,7 +68,10 @@ export interface Storage {
    */
   watch? (prefix: string, onChange: (key: string) => void): Promise<() => Promise<void>>
 
-  /** Releases what the adapter opened (never a client it was handed). Held locks are released. */
+  /**
+   * Releases what the adapter opened (never a client it was handed). Held locks are released,
+   * also one whose acquisition was in flight; lock attempts after it fail with ERR_ACME_CLOSED.
+   */
   close? (): Promise<void>
 }
 

@@ -75,7 +75,17 @@ export function fsStorage (options: FsStorageOptions): Storage {
     return join(root, LOCKS_DIR, ...name.split('/'))
   }
 
-  const tryLock = async (name: string, opts: Omit<LockOptions, 'signal'> = {}): Promise<LockHandle | null> => {
+  // close() must leave no lock behind: no acquisition starts once it has begun, and those in
+  // flight land (in `held`) before everything held is released
+  const pendingLocks = new Set<Promise<unknown>>()
+  const tryLock = (name: string, opts: Omit<LockOptions, 'signal'> = {}): Promise<LockHandle | null> => {
+    if (closing) return Promise.reject(new AcmeError(ErrorCodes.CLOSED, `lock "${String(name)}": the storage is closing`))
+    const attempt = acquire(name, opts)
+    pendingLocks.add(attempt)
+    return attempt.finally(() => pendingLocks.delete(attempt))
+  }
+
+  const acquire = async (name: string, opts: Omit<LockOptions, 'signal'>): Promise<LockHandle | null> => {
     const dir = lockDirOf(name)
     const ttlMs = positive('ttlMs', opts.ttlMs, lockTtlMs)
     await ready
@@ -201,6 +211,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
     close () {
       closing ??= (async () => {
         await ready.catch(() => {}) // nothing of this storage is left in flight after close()
+        await Promise.allSettled([...pendingLocks])
         await Promise.allSettled([...held].map((handle) => handle.release()))
         clearTimeout(sweepTimer) // a sweep not started yet is left to the next start
         await sweeping

@@ -21,7 +21,7 @@ interface LockContext {
 export function createRedisLocks ({ keyPrefix, releasedChannel, timeoutMs, run }: LockContext): RedisLocks {
   const held = new Map<string, LockHandle>()
 
-  const tryLock = async (name: string, ttlMs: number): Promise<LockHandle | null> => {
+  const acquire = async (name: string, ttlMs: number): Promise<LockHandle | null> => {
     if (typeof name !== 'string' || name === '' || name.length > 1024) {
       throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock name must be a string of 1 to 1024 characters, got ${typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : typeof name}`)
     }
@@ -62,9 +62,20 @@ export function createRedisLocks ({ keyPrefix, releasedChannel, timeoutMs, run }
     return handle
   }
 
+  // close() must leave no lock behind: from releaseAll() on, no new acquisition starts, and those
+  // in flight land (in `held`) before everything held is released
+  let closing = false
+  const pending = new Set<Promise<unknown>>()
   return {
-    tryLock,
+    tryLock (name: string, ttlMs: number): Promise<LockHandle | null> {
+      if (closing) return Promise.reject(new AcmeError(ErrorCodes.CLOSED, `lock "${String(name)}": the storage is closing`))
+      const attempt = acquire(name, ttlMs)
+      pending.add(attempt)
+      return attempt.finally(() => pending.delete(attempt))
+    },
     async releaseAll () {
+      closing = true
+      await Promise.allSettled([...pending])
       await Promise.allSettled([...held.values()].map((handle) => handle.release()))
     },
   }

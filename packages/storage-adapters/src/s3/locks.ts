@@ -125,7 +125,7 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
     throw new AcmeError(ErrorCodes.STORAGE, `S3 lock "${name}": could not count its fence (kept conflicting)`, { retryable: true })
   }
 
-  async function tryLock (name: string, ttlMs: number): Promise<LockHandle | null> {
+  async function acquire (name: string, ttlMs: number): Promise<LockHandle | null> {
     if (typeof name !== 'string' || name === '' || name.length > 300) {
       throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock name must be a string of 1 to 300 characters, got ${typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : typeof name}`)
     }
@@ -217,11 +217,22 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
     return handle
   }
 
+  // close() must leave no lock behind: from releaseAll() on, no new acquisition starts, and those
+  // in flight land (in `held`) before everything held is released
+  let closing = false
+  const pending = new Set<Promise<unknown>>()
   return {
-    tryLock,
+    tryLock (name: string, ttlMs: number): Promise<LockHandle | null> {
+      if (closing) return Promise.reject(new AcmeError(ErrorCodes.CLOSED, `lock "${String(name)}": the storage is closing`))
+      const attempt = acquire(name, ttlMs)
+      pending.add(attempt)
+      return attempt.finally(() => pending.delete(attempt))
+    },
     probe,
     async releaseAll () {
-      await Promise.allSettled([...held.values()].map((h) => h.release()))
+      closing = true
+      await Promise.allSettled([...pending])
+      await Promise.allSettled([...held.values()].map((handle) => handle.release()))
     },
   }
 }

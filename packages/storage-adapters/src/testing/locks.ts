@@ -179,4 +179,16 @@ export function lockTests (suite: Suite): void {
     assert.ok(got, 'close() left the lock held')
     await got.release()
   })
+
+  test('close() also releases a lock whose acquisition was in flight, and refuses new ones', async ({ open }) => {
+    const [a, b] = [await open(), await open()]
+    if (!a.close) return
+    const inFlight = a.tryLock('closing-race', { ttlMs: 30_000 })
+    await a.close()
+    await inFlight.catch(() => null) // taken then released, or refused: either way not held
+    await assert.rejects(a.tryLock('closing-late'), assertCode('ERR_ACME_CLOSED'))
+    const got = await b.tryLock('closing-race')
+    assert.ok(got, 'a lock acquired while the storage closed outlived close()')
+    await got.release()
+  })
 }
