@@ -20,7 +20,7 @@ import type { ManagerEventName, ManagerEvents } from './events.js'
 import { issuerAccepted, issueUnderLock, readOrNull, sameNames, type IssuanceContext } from './issuance.js'
 import { OnDemand } from './on-demand.js'
 import { resolveOptions, type CertificateManagerOptions, type ResolvedOptions } from './options.js'
-import { Scheduler } from './scheduler.js'
+import { Scheduler, inBackoff } from './scheduler.js'
 import { Semaphore } from './semaphore.js'
 
 /** What list() reports for each managed certificate. */
@@ -385,7 +385,7 @@ export class CertificateManager {
       if (!opts.force && m.bundle && !this.#needsOrder(m)) return m.bundle
       // a handshake during a backoff this instance knows of: refused here, without the storage
       // check and the lock (~10 storage calls for each handshake to a failing name otherwise)
-      if (opts.handshake && (m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > Date.now()))) {
+      if (opts.handshake && inBackoff(m)) {
         const at = m.nextAttemptAt
         throw new AcmeError(ErrorCodes.RATE_LIMITED, `not retrying ${m.primary} before ${at?.toISOString() ?? 'a forced renewal'}` +
           (m.lastError ? ` (last: ${m.lastError.message})` : ''), at ? { retryAfter: at } : {})

@@ -46,9 +46,7 @@ export class OnDemand {
    * handshakes are refused here, touching nothing, until `retryAt`; the next one then tries again.
    */
   failed (name: string, retryAt: number): void {
-    this.#failed.delete(name)
-    this.#failed.set(name, retryAt)
-    if (this.#failed.size > MAX_DECISIONS) this.#failed.delete(this.#failed.keys().next().value!)
+    setBounded(this.#failed, name, retryAt)
   }
 
   #decide (name: string): Promise<boolean> {
@@ -75,9 +73,14 @@ export class OnDemand {
         clearTimeout(timer)
       }
     })()
-    this.#decisions.delete(name)
-    this.#decisions.set(name, decision)
-    if (this.#decisions.size > MAX_DECISIONS) this.#decisions.delete(this.#decisions.keys().next().value!)
+    setBounded(this.#decisions, name, decision)
     return decision.allowed
   }
+}
+
+/** Sets `key` as the newest entry of `map`, dropping the oldest past MAX_DECISIONS. */
+function setBounded<V> (map: Map<string, V>, key: string, value: V): void {
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > MAX_DECISIONS) map.delete(map.keys().next().value!)
 }

@@ -39,6 +39,11 @@ async function eachLimited<T> (items: T[], limit: number, job: (item: T) => Prom
  * that are due, so one renewed by another instance is served here within syncIntervalMs.
  * Every timer is unref'd: it never keeps a process alive.
  */
+/** Whether `m` waits for its next attempt time (null: attempts stopped until a forced renewal). */
+export function inBackoff (m: Managed, now = Date.now()): boolean {
+  return m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > now)
+}
+
 export class Scheduler {
   #timer?: NodeJS.Timeout
   #syncTimer?: NodeJS.Timeout
@@ -81,11 +86,10 @@ export class Scheduler {
     this.#running = true
     try {
       const now = Date.now()
-      const waiting = (m: Managed) => m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > now)
       await eachLimited([...this.deps.managed()], this.#workers, async (m) => {
         if (this.#stopped) return // closed during the tick: leave the rest alone
         // a backoff holds orders, not reads: a certificate another instance stored since is served (and ends it)
-        if (waiting(m)) {
+        if (inBackoff(m, now)) {
           await this.deps.sync(m, true).catch(() => {})
           return
         }

@@ -144,6 +144,35 @@ function untilAborted (attempt: Promise<LockHandle | null>, name: string, signal
   })
 }
 
+/** What closingGate() returns: an adapter's lock acquisitions go through run(); its close() awaits close(). */
+export interface ClosingGate {
+  run<T> (name: string, acquire: () => Promise<T>): Promise<T>
+  /** From now on run() fails with ERR_ACME_CLOSED; resolves once every acquisition in flight has landed. */
+  close (): Promise<void>
+}
+
+/**
+ * For a storage's close(), so that it leaves no lock behind: once close() begins, new lock
+ * acquisitions fail with ERR_ACME_CLOSED, and those in flight land (in the adapter's held set)
+ * before the adapter releases everything it holds.
+ */
+export function closingGate (): ClosingGate {
+  let closing = false
+  const pending = new Set<Promise<unknown>>()
+  return {
+    run (name, acquire) {
+      if (closing) return Promise.reject(new AcmeError(ErrorCodes.CLOSED, `lock "${String(name)}": the storage is closing`))
+      const attempt = acquire()
+      pending.add(attempt)
+      return attempt.finally(() => pending.delete(attempt))
+    },
+    async close () {
+      closing = true
+      await Promise.allSettled([...pending])
+    },
+  }
+}
+
 function abortedError (name: string, signal: AbortSignal): AcmeError {
   return new AcmeError(ErrorCodes.ABORTED, `waiting for lock "${name}" was aborted`, { cause: signal.reason })
 }

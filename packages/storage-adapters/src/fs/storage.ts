@@ -3,7 +3,7 @@ import type { Dirent } from 'node:fs'
 import fs from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import {
-  AcmeError, DEFAULT_LOCK_TTL_MS, ErrorCodes, assertStorageKey, createLockHandle, pollForLock,
+  AcmeError, DEFAULT_LOCK_TTL_MS, ErrorCodes, assertStorageKey, closingGate, createLockHandle, pollForLock,
   type LockHandle, type LockOptions, type Storage, type StorageStat,
 } from '@fastify-acme/core'
 import { makeDirs, sweepTempFiles, syncDir, writeFileAtomic } from './atomic-file.js'
@@ -75,15 +75,8 @@ export function fsStorage (options: FsStorageOptions): Storage {
     return join(root, LOCKS_DIR, ...name.split('/'))
   }
 
-  // close() must leave no lock behind: no acquisition starts once it has begun, and those in
-  // flight land (in `held`) before everything held is released
-  const pendingLocks = new Set<Promise<unknown>>()
-  const tryLock = (name: string, opts: Omit<LockOptions, 'signal'> = {}): Promise<LockHandle | null> => {
-    if (closing) return Promise.reject(new AcmeError(ErrorCodes.CLOSED, `lock "${String(name)}": the storage is closing`))
-    const attempt = acquire(name, opts)
-    pendingLocks.add(attempt)
-    return attempt.finally(() => pendingLocks.delete(attempt))
-  }
+  const gate = closingGate()
+  const tryLock = (name: string, opts: Omit<LockOptions, 'signal'> = {}) => gate.run(name, () => acquire(name, opts))
 
   const acquire = async (name: string, opts: Omit<LockOptions, 'signal'>): Promise<LockHandle | null> => {
     const dir = lockDirOf(name)
@@ -211,7 +204,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
     close () {
       closing ??= (async () => {
         await ready.catch(() => {}) // nothing of this storage is left in flight after close()
-        await Promise.allSettled([...pendingLocks])
+        await gate.close()
         await Promise.allSettled([...held].map((handle) => handle.release()))
         clearTimeout(sweepTimer) // a sweep not started yet is left to the next start
         await sweeping

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { AcmeError, ErrorCodes, createLockHandle } from '@fastify-acme/core'
+import { AcmeError, ErrorCodes, closingGate, createLockHandle } from '@fastify-acme/core'
 import type { LockHandle } from '@fastify-acme/core'
 import type { RedisConnection } from './connection.js'
 import { ACQUIRE, RELEASE, RENEW, runScript } from './scripts.js'
@@ -62,20 +62,11 @@ export function createRedisLocks ({ keyPrefix, releasedChannel, timeoutMs, run }
     return handle
   }
 
-  // close() must leave no lock behind: from releaseAll() on, no new acquisition starts, and those
-  // in flight land (in `held`) before everything held is released
-  let closing = false
-  const pending = new Set<Promise<unknown>>()
+  const gate = closingGate()
   return {
-    tryLock (name: string, ttlMs: number): Promise<LockHandle | null> {
-      if (closing) return Promise.reject(new AcmeError(ErrorCodes.CLOSED, `lock "${String(name)}": the storage is closing`))
-      const attempt = acquire(name, ttlMs)
-      pending.add(attempt)
-      return attempt.finally(() => pending.delete(attempt))
-    },
+    tryLock: (name: string, ttlMs: number) => gate.run(name, () => acquire(name, ttlMs)),
     async releaseAll () {
-      closing = true
-      await Promise.allSettled([...pending])
+      await gate.close()
       await Promise.allSettled([...held.values()].map((handle) => handle.release()))
     },
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { AcmeError, ErrorCodes, createLockHandle, keySegment } from '@fastify-acme/core'
+import { AcmeError, ErrorCodes, closingGate, createLockHandle, keySegment } from '@fastify-acme/core'
 import type { LockHandle } from '@fastify-acme/core'
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { runProbe, type ProbeResult, type PutOutcome } from './probe.js'
@@ -217,21 +217,12 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
     return handle
   }
 
-  // close() must leave no lock behind: from releaseAll() on, no new acquisition starts, and those
-  // in flight land (in `held`) before everything held is released
-  let closing = false
-  const pending = new Set<Promise<unknown>>()
+  const gate = closingGate()
   return {
-    tryLock (name: string, ttlMs: number): Promise<LockHandle | null> {
-      if (closing) return Promise.reject(new AcmeError(ErrorCodes.CLOSED, `lock "${String(name)}": the storage is closing`))
-      const attempt = acquire(name, ttlMs)
-      pending.add(attempt)
-      return attempt.finally(() => pending.delete(attempt))
-    },
+    tryLock: (name: string, ttlMs: number) => gate.run(name, () => acquire(name, ttlMs)),
     probe,
     async releaseAll () {
-      closing = true
-      await Promise.allSettled([...pending])
+      await gate.close()
       await Promise.allSettled([...held.values()].map((handle) => handle.release()))
     },
   }
