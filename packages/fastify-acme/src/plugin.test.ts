@@ -54,6 +54,34 @@ describe('fastify-acme against Pebble', () => {
   })
 })
 
+describe('fastify-acme on a plain Fastify({ https }) server', () => {
+  it('swaps the server context only when the default certificate changes', async () => {
+    const bootstrap = createTlsFixture()
+    const app = Fastify({ https: { key: bootstrap.key, cert: bootstrap.cert } })
+    const names = ['a.plain-swap.test', 'b.plain-swap.test']
+    await app.register(fastifyAcme, { env: false, directoryUrl: 'local', storage: memoryStorage(), domains: [[names[0]!], [names[1]!]], challenges: { http01: false } })
+    const server = app.server as tls.Server
+    const swaps: string[] = []
+    const original = server.setSecureContext.bind(server)
+    server.setSecureContext = (options) => { swaps.push(String(options.cert)); original(options) }
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 })
+      while (app.acme.list().filter((e) => e.status === 'valid').length < 2) await new Promise((resolve) => setTimeout(resolve, 10))
+      const initial = swaps.length
+      expect(initial).toBe(1)
+      const defaultName = app.acme.list()[0]!.names[0]!
+      const other = names.find((n) => n !== defaultName)!
+      await app.acme.renew(other, { force: true })
+      expect(swaps.length).toBe(initial) // another name's renewal: nothing to swap
+      await app.acme.renew(defaultName, { force: true })
+      expect(swaps.length).toBe(initial + 1)
+      expect(swaps.at(-1)).not.toBe(swaps[0])
+    } finally {
+      await app.close()
+    }
+  })
+})
+
 describe('fastify-acme challenges and configuration', () => {
   const { pebble } = services()
   const apps: FastifyInstance[] = []

@@ -20,11 +20,13 @@ const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncEnd'
 export class SecureContextReloader {
   readonly servers = new Set<TlsServer>()
   readonly #handler: unknown
+  /** the chain last put into the servers (or refused by them): another name's renewal changes nothing */
+  #applied?: string
   readonly #onListen = (message: unknown) => {
     const server = (message as { server?: unknown }).server
     if (server instanceof tls.Server && !this.servers.has(server) && server.listeners('request').includes(this.#handler as never)) {
       this.servers.add(server)
-      this.reload()
+      this.#apply([server], this.#options())
     }
   }
 
@@ -39,12 +41,26 @@ export class SecureContextReloader {
     subscribe(LISTEN_CHANNEL, this.#onListen)
   }
 
-  /** Puts the default certificate into every server; a no-op until one is served. */
+  /**
+   * Puts the default certificate into every server when it changed: a no-op until one is
+   * served, and when an update was for another name. A chain Node refuses is logged once and
+   * not tried again until the default certificate changes.
+   */
   reload (): void {
+    const options = this.#options()
+    if (!options || options.cert === this.#applied) return
+    this.#applied = options.cert as string
+    this.#apply(this.servers, options)
+  }
+
+  #options (): SecureContextOptions | undefined {
     const name = this.manager.defaultName()
-    const options = name ? this.manager.secureContextOptions(name) : undefined
+    return name ? this.manager.secureContextOptions(name) : undefined
+  }
+
+  #apply (servers: Iterable<TlsServer>, options: SecureContextOptions | undefined): void {
     if (!options) return
-    for (const server of this.servers) {
+    for (const server of servers) {
       try {
         server.setSecureContext({ ...kept(server), ...this.tlsOptions, ...options, ticketKeys: server.getTicketKeys() })
       } catch (err) {
