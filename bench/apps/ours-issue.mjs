@@ -8,7 +8,10 @@ import Fastify from 'fastify'
 import fastifyAcme, { acmeHttps } from 'fastify-acme'
 
 const config = JSON.parse(process.env.BENCH_CONFIG)
-const app = Fastify({ https: acmeHttps() })
+// BENCH_OURS_LOG=<dir>: a debug log per run in that directory (for looking into a failed run)
+const logDir = process.env.BENCH_OURS_LOG
+const logger = logDir ? { level: 'debug', file: `${logDir}/${config.names[0]}.log` } : false
+const app = Fastify({ https: acmeHttps(), logger })
 app.get('/', async () => 'ok')
 await app.register(fastifyAcme, {
   domains: config.names.map((name) => [name]),

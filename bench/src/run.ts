@@ -12,7 +12,7 @@ import { measureReload, type ReloadRun } from './figures/reload.js'
 import { seedCertificates } from './figures/seed.js'
 import { handshakeResults, memoryResults, startupResults } from './figures/serving-results.js'
 import { measureServing } from './figures/serving-sessions.js'
-import { startAcmeEnv, type AcmeEnv } from './lib/acme-env.js'
+import { startAcmeLab, type AcmeLab } from './lib/acme-env.js'
 import { loadavg } from './lib/machine.js'
 import { APPS, stopAll, useAppsDir } from './lib/proc.js'
 import { snapshotBuild } from './lib/snapshot.js'
@@ -41,7 +41,7 @@ const results: BenchResult[] = []
 const sectionLoad: Record<string, number> = {}
 const sectionMs: Record<string, number> = {}
 const startLoad = loadavg()
-let env: AcmeEnv | undefined
+let lab: AcmeLab | undefined
 const issuance: { single?: IssuanceTimes, hundred?: IssuanceTimes } = {}
 let reloadRuns: ReloadRun[] = []
 
@@ -58,19 +58,19 @@ async function main (): Promise<void> {
   log(`fastify-acme bench: ${ctx.runs} runs per figure, load average ${startLoad.join(' / ')}, scratch ${workDir}`)
   useAppsDir(snapshotBuild(path.join(workDir, 'build')))
   await section('locks', async () => { results.push(...await measureLocks(ctx)) })
-  if (only.has('issuance') || only.has('hundred')) env = await startAcmeEnv(workDir)
+  if (only.has('issuance') || only.has('hundred')) lab = await startAcmeLab(workDir)
   await section('issuance', async () => {
-    const single = await issuanceSingle(ctx, env!)
+    const single = await issuanceSingle(ctx, lab!)
     issuance.single = single.times
     results.unshift(single.result)
   })
   await section('hundred', async () => {
-    const hundred = await issuanceHundred(ctx, env!)
+    const hundred = await issuanceHundred(ctx, lab!)
     issuance.hundred = hundred.times
     results.splice(issuance.single ? 1 : 0, 0, hundred.result)
   })
-  await env?.stop()
-  env = undefined
+  await lab?.stop()
+  lab = undefined
   await section('serving', async () => {
     const seed = await seedCertificates(ctx)
     const samples = await measureServing(ctx, seed)
@@ -120,7 +120,7 @@ function write (): void {
 
 async function cleanup (): Promise<void> {
   await stopAll()
-  await env?.stop().catch(() => {})
+  await lab?.stop().catch(() => {})
   rmSync(workDir, { recursive: true, force: true })
 }
 

@@ -1,7 +1,7 @@
 import { uniqueLoopbackAddress } from '@fastify-acme/harness'
 import { mkdtempSync } from 'node:fs'
 import path from 'node:path'
-import type { AcmeEnv } from '../lib/acme-env.js'
+import type { AcmeLab } from '../lib/acme-env.js'
 import { figureOf, summarize } from '../lib/stats.js'
 import type { IssuancePeer } from '../peers/types.js'
 import type { BenchContext, BenchResult } from '../report/result.js'
@@ -14,10 +14,10 @@ export type IssuanceFailures = Record<string, string[]>
 
 /**
  * Runs every peer `ctx.runs` times, interleaved (run 1 of each, then run 2 of each, in a
- * rotating order) so that machine noise falls on all of them alike. Each run gets fresh
- * storage, a fresh loopback address and fresh names (`count` of them).
+ * rotating order) so that machine noise falls on all of them alike. Each run gets a fresh
+ * Pebble, fresh storage, a fresh loopback address and fresh names (`count` of them).
  */
-export async function measureIssuance (ctx: BenchContext, env: AcmeEnv, peers: IssuancePeer[], count: number, label: string): Promise<{ times: IssuanceTimes, failures: IssuanceFailures }> {
+export async function measureIssuance (ctx: BenchContext, lab: AcmeLab, peers: IssuancePeer[], count: number, label: string): Promise<{ times: IssuanceTimes, failures: IssuanceFailures }> {
   const times: IssuanceTimes = Object.fromEntries(peers.map((p) => [p.key, []]))
   const failures: IssuanceFailures = {}
   for (let run = 0; run < ctx.runs; run++) {
@@ -26,14 +26,19 @@ export async function measureIssuance (ctx: BenchContext, env: AcmeEnv, peers: I
       const dir = mkdtempSync(path.join(ctx.workDir, `${label}-${peer.key}-`))
       const address = uniqueLoopbackAddress()
       const names = Array.from({ length: count }, (_, i) => `${peer.key}-${label}-${run}-${i}.bench.test`)
-      await env.point(names, address)
+      const env = await lab.freshCa()
       try {
+        await env.point(names, address)
         const ms = await peer.issue({ env, names, address, dir })
         times[peer.key]!.push(ms)
         ctx.log(`  ${label} run ${run + 1}/${ctx.runs} ${peer.key}: ${Math.round(ms)} ms`)
       } catch (err) {
-        (failures[peer.key] ??= []).push((err as Error).message.slice(0, 2000))
-        ctx.log(`  ${label} run ${run + 1}/${ctx.runs} ${peer.key}: FAILED ${(err as Error).message.slice(0, 2000)}`)
+        const wedged = await env.wedged()
+        const message = `${wedged ? `${wedged}\n` : ''}${(err as Error).message.slice(0, 2000)}`
+        ;(failures[peer.key] ??= []).push(message)
+        ctx.log(`  ${label} run ${run + 1}/${ctx.runs} ${peer.key}: FAILED ${message}`)
+      } finally {
+        await env.stop()
       }
     }
   }
