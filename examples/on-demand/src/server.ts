@@ -1,5 +1,6 @@
 // Production entry point. The allowed names come from ALLOWED_DOMAINS (comma-separated) here;
-// a real app would look them up in its database. The CA, email and storage come from ACME_*.
+// a real app would look them up in its database. The CA and email come from ACME_*; storage is
+// the directory DATA_DIR (default ./acme-data), so ACME_STORAGE is not read.
 //   ALLOWED_DOMAINS=shop.example.com,blog.example.org ACME_EMAIL=ops@example.com \
 //   ACME_DIRECTORY_URL=letsencrypt ACME_TERMS_OF_SERVICE_AGREED=true pnpm start
 import path from 'node:path'

@@ -41,13 +41,16 @@ export class HttpsBinding {
       SNICallback (this: TLSSocket | undefined, servername, cb) {
         const manager = binding.manager
         if (!manager) return cb(null, undefined)
+        // a name with no certificate is refused: the server's own context holds the default
+        // certificate, for clients without SNI only (see SecureContextReloader)
+        const serve = (ctx: SecureContext | undefined) => ctx ? cb(null, ctx) : cb(new Error(`no certificate for ${servername}`))
         if (this && (this as unknown as Record<symbol, boolean>)[kChallenge]) {
-          manager.loadTlsAlpnContext(servername).then((ctx) => cb(null, ctx), () => cb(null, undefined))
+          manager.loadTlsAlpnContext(servername).then(serve, () => serve(undefined))
           return
         }
         const ctx = manager.secureContext(servername)
         if (ctx) return cb(null, ctx)
-        manager.loadSecureContext(servername).then((c) => cb(null, c), () => cb(null, undefined))
+        manager.loadSecureContext(servername).then(serve, () => serve(undefined))
       },
       ALPNCallback (this: TLSSocket | undefined, { servername, protocols: offered }) {
         // (only with TLS-ALPN-01 on: otherwise anyone offering acme-tls/1 would cost a storage read)
@@ -56,21 +59,10 @@ export class HttpsBinding {
           if (this) (this as unknown as Record<symbol, boolean>)[kChallenge] = true
           return ACME_TLS
         }
-        if (!servername && binding.manager && this) {
-          // no SNI (an IP literal): SNICallback will not run, so pick the default certificate here
-          const ctx = binding.defaultContext()
-          if (ctx) this.setKeyCert(ctx)
-        }
         return protocols.find((p) => offered.includes(p))
       },
     }
     bindings.set(this.options.ALPNCallback, this)
-  }
-
-  /** The context for clients without SNI: the first managed certificate that is served. */
-  defaultContext (): SecureContext | undefined {
-    const name = this.manager?.defaultName()
-    return name ? this.manager!.secureContext(name) : undefined
   }
 }
 

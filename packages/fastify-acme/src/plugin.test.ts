@@ -82,6 +82,32 @@ describe('fastify-acme on a plain Fastify({ https }) server', () => {
   })
 })
 
+describe('fastify-acme with acmeHttps(): clients without SNI, and server-level TLS options', () => {
+  it('serves the default certificate to a client with neither SNI nor ALPN, refuses unknown names, and applies tls.options versions', async () => {
+    const app = Fastify({ https: acmeHttps() })
+    app.get('/', async () => 'ok')
+    const names = ['first.no-sni.test', 'second.no-sni.test']
+    await app.register(fastifyAcme, { env: false, directoryUrl: 'local', storage: memoryStorage(), domains: [[names[0]!], [names[1]!]], challenges: { http01: false }, tls: { options: { minVersion: 'TLSv1.3' } } })
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 })
+      const { port } = app.server.address() as { port: number }
+      while (app.acme.list().filter((e) => e.status === 'valid').length < 2) await new Promise((resolve) => setTimeout(resolve, 10))
+      const connect = (opts: tls.ConnectionOptions) => new Promise<tls.PeerCertificate>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => { const cert = socket.getPeerCertificate(); socket.destroy(); resolve(cert) })
+        socket.on('error', reject)
+      })
+      // an IP literal: no SNI; and no ALPN offered (as many health checks and plain Node clients)
+      expect((await connect({})).subject.CN).toBe(app.acme.defaultName())
+      expect((await connect({ servername: names[1] })).subject.CN).toBe(names[1])
+      await expect(connect({ servername: 'unknown.no-sni.test' })).rejects.toThrow()
+      // minVersion from the plugin's tls.options holds on the server itself
+      await expect(connect({ servername: names[0], maxVersion: 'TLSv1.2' })).rejects.toThrow()
+    } finally {
+      await app.close()
+    }
+  })
+})
+
 describe('fastify-acme challenges and configuration', () => {
   const { pebble } = services()
   const apps: FastifyInstance[] = []
@@ -158,6 +184,46 @@ describe('fastify-acme challenges and configuration', () => {
       apps.push(app)
       const err = await app.register(fastifyAcme, { env: false, storage: memoryStorage(), ...options }).then(() => null, (e: unknown) => e)
       expect(err, name).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining(`option "${name}"`) })
+    }
+  })
+
+  it('refuses an unknown option, suggesting the one meant', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ directoryURL: 'letsencrypt' }, /unknown option "directoryURL" \(did you mean "directoryUrl"\?\)/],
+      [{ domian: ['a.test'] }, /unknown option "domian" \(did you mean "domains"\?\)/],
+      [{ logger: console }, /unknown option "logger"/],
+      [{ issuers: [{ directoryUrl: 'local', emial: 'a@b.test' }] }, /unknown option "issuers\[0\]\.emial" \(did you mean "issuers\[0\]\.email"\?\)/],
+    ]
+    for (const [options, message] of cases) {
+      const app = Fastify()
+      apps.push(app)
+      const err = await app.register(fastifyAcme, { env: false, storage: memoryStorage(), ...options }).then(() => null, (e: unknown) => e)
+      expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(message) })
+    }
+    // Fastify's own register() options are not the plugin's business
+    const app = Fastify()
+    apps.push(app)
+    await app.register(fastifyAcme, { env: false, storage: memoryStorage(), logLevel: 'warn' } as never)
+  })
+
+  it('lets the environment fill an option the code sets to undefined, and names the variable behind a bad value', async () => {
+    const app = Fastify()
+    apps.push(app)
+    const config: { directoryUrl?: string, domains?: string[] } = {}
+    const env = { ACME_DIRECTORY_URL: pebble.directoryUrl, ACME_DOMAINS: 'env-filled.test' }
+    await app.register(fastifyAcme, { env, storage: memoryStorage(), caBundle: pebble.caBundle, termsOfServiceAgreed: true, challenges: { http01: { port: false } }, domains: config.domains, directoryUrl: config.directoryUrl })
+    expect(app.acme.usesAcme).toBe(true) // not the local CA
+    expect(app.acme.list().map((e) => e.names)).toEqual([['env-filled.test']])
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ ACME_EMAIL: 'not-an-email' }, 'ACME_EMAIL'],
+      [{ ACME_DIRECTORY_URL: 'http://ca.example.test/dir' }, 'ACME_DIRECTORY_URL'],
+      [{ ACME_DOMAINS: 'bad name.test' }, 'ACME_DOMAINS'],
+    ]
+    for (const [vars, variable] of cases) {
+      const bad = Fastify()
+      apps.push(bad)
+      const err = await bad.register(fastifyAcme, { env: vars, storage: memoryStorage() }).then(() => null, (e: unknown) => e)
+      expect(err, variable).toMatchObject({ message: expect.stringContaining(`(set by ${variable})`) })
     }
   })
 

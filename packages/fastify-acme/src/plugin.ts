@@ -1,5 +1,5 @@
 import {
-  AcmeError, CertificateManager, ErrorCodes, encryptedStorage, invalidOption, parseEncryptionKeys,
+  AcmeError, CertificateManager, ErrorCodes, MANAGER_OPTION_NAMES, assertKnownOptions, encryptedStorage, invalidOption, parseEncryptionKeys,
   type CertificateManagerOptions, type Dns01Config, type Storage,
 } from '@fastify-acme/core'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
@@ -53,6 +53,9 @@ declare module 'fastify' {
 
 const CHALLENGE_ROUTE = '/.well-known/acme-challenge/:token'
 
+/** The plugin's own options, beside CertificateManager's (whose `logger` is Fastify's). */
+const PLUGIN_OPTION_NAMES = ['domains', 'challenges', 'env', 'closeTimeoutMs', 'metrics', 'statusPage']
+
 export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (fastify, options) => {
   if (fastify.hasDecorator('acme')) {
     throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'fastify-acme is already registered on this instance')
@@ -60,33 +63,53 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   const log = fastify.log.child({ plugin: 'fastify-acme' })
   const metricsRoute = resolveMetricsRoute(options?.metrics)
   const statusPage = resolveStatusPage(options?.statusPage)
-  const opts = await withEnvironment(fastify, options ?? {})
+  const { opts, fromEnv } = await withEnvironment(fastify, options ?? {})
   const binding = bindingOf(fastify.server)
-  const ownsStorage = opts.storage === undefined
-  if (!ownsStorage && opts.storageKeys) log.warn('ACME_STORAGE_KEYS is ignored: the code passes its own storage (wrap it in encryptedStorage())')
-  const storage = opts.storage ?? await defaultStorage(opts.storageUrl, opts.storageKeys)
-
+  // (prefix, logLevel and logSerializers are Fastify's own register() options)
+  const { domains, storageUrl: _, storageKeys: _keys, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, prefix: _p, logLevel: _l, logSerializers: _s, ...managerOptions } = opts as ResolvedPluginOptions & Record<'prefix' | 'logLevel' | 'logSerializers', unknown>
+  assertKnownOptions(managerOptions, [...MANAGER_OPTION_NAMES.filter((n) => n !== 'logger'), ...PLUGIN_OPTION_NAMES])
   const dns01Only = opts.challenges?.dns01 !== undefined
-  const http01 = resolveHttp01(opts.challenges)
-  const { domains, storageUrl: _, storageKeys: _keys, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, ...managerOptions } = opts
+  let http01: ReturnType<typeof resolveHttp01>
+  try {
+    http01 = resolveHttp01(opts.challenges)
+  } catch (err) {
+    throw namingVariable(err, fromEnv)
+  }
   if (!Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) invalidOption('closeTimeoutMs', closeTimeoutMs, 'a non-negative integer (ms)')
+  if (!(fastify.server instanceof tls.Server)) {
+    log.warn('the server is not HTTPS: certificates are obtained but not served (use Fastify({ https: acmeHttps() }))')
+  }
   const tlsAlpn01 = binding !== undefined && (dns01Only ? opts.challenges?.tlsAlpn01 === true : opts.challenges?.tlsAlpn01 !== false)
   if (opts.challenges?.tlsAlpn01 === true && !binding) {
     log.warn('challenges.tlsAlpn01 needs Fastify({ https: acmeHttps() }); TLS-ALPN-01 is off')
   }
-  const manager = new CertificateManager({
-    ...managerOptions,
-    storage,
-    logger: log,
-    challenges: {
-      http01: http01 !== false,
-      tlsAlpn01,
-      ...(challenges?.dns01 ? { dns01: challenges.dns01 } : {}),
-      ...(challenges?.order ? { order: challenges.order } : {}),
-    },
-    tls: { ...managerOptions.tls, options: { ...managerOptions.tls?.options } },
-  })
-  if (domains) manager.add(domains)
+  const ownsStorage = opts.storage === undefined
+  if (!ownsStorage && opts.storageKeys) log.warn('ACME_STORAGE_KEYS is ignored: the code passes its own storage (wrap it in encryptedStorage())')
+  let storage: Storage
+  try {
+    storage = opts.storage ?? await defaultStorage(opts.storageUrl, opts.storageKeys)
+  } catch (err) {
+    throw namingVariable(err, fromEnv)
+  }
+  let manager: CertificateManager
+  try {
+    manager = new CertificateManager({
+      ...managerOptions,
+      storage,
+      logger: log,
+      challenges: {
+        http01: http01 !== false,
+        tlsAlpn01,
+        ...(challenges?.dns01 ? { dns01: challenges.dns01 } : {}),
+        ...(challenges?.order ? { order: challenges.order } : {}),
+      },
+      tls: { ...managerOptions.tls, options: { ...managerOptions.tls?.options } },
+    })
+    if (domains) manager.add(domains)
+  } catch (err) {
+    if (ownsStorage) await storage.close?.().catch(() => {}) // a refused registration leaves no connection open
+    throw namingVariable(err, fromEnv)
+  }
   fastify.decorate('acme', withMetrics(manager))
   if (metricsRoute) registerMetricsRoute(fastify, manager, metricsRoute)
   if (statusPage) registerStatusRoute(fastify, manager, statusPage)
@@ -95,8 +118,8 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
     if (binding.manager) throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'these acmeHttps() options are already bound to another fastify-acme registration')
     binding.manager = manager
   }
-  const reloader = !binding && fastify.server instanceof tls.Server
-    ? new SecureContextReloader(fastify.server, manager, managerOptions.tls?.options ?? {}, log)
+  const reloader = fastify.server instanceof tls.Server
+    ? new SecureContextReloader(fastify.server, manager, managerOptions.tls?.options ?? {}, log, binding !== undefined)
     : undefined
   if (reloader) manager.on('updated', () => reloader.reload())
 
@@ -161,14 +184,16 @@ function resolveHttp01 (challenges: FastifyAcmeOptions['challenges']): false | {
   return { port: port as number | false, host, redirect }
 }
 
-/** Code options win; the environment fills what they leave out. */
-async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOptions): Promise<ResolvedPluginOptions> {
+/** Code options win; the environment fills what they leave out (an option set to undefined is left out). */
+async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOptions): Promise<{ opts: ResolvedPluginOptions, fromEnv: Map<string, string> }> {
   if (typeof options !== 'object') invalidOption('options', options, 'an object')
-  if (options.env === false) return options
+  const fromEnv = new Map<string, string>()
+  if (options.env === false) return { opts: options, fromEnv }
   const env = await readAcmeEnv(fastify, typeof options.env === 'object' ? options.env : process.env)
+  const code = defined(options)
   const http01 = options.challenges?.http01
   const envPort = env.ACME_HTTP_PORT !== undefined || env.ACME_HTTP_HOST !== undefined
-  return {
+  const fromEnvironment: Partial<ResolvedPluginOptions> = {
     ...(env.ACME_DOMAINS ? { domains: parseDomains(env.ACME_DOMAINS) } : {}),
     ...(env.ACME_EMAIL ? { email: env.ACME_EMAIL } : {}),
     ...(env.ACME_DIRECTORY_URL ? { directoryUrl: env.ACME_DIRECTORY_URL } : {}),
@@ -178,14 +203,52 @@ async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOp
     ...(env.ACME_CA_BUNDLE ? { caBundle: readCaBundle(env.ACME_CA_BUNDLE) } : {}),
     ...(env.ACME_TERMS_OF_SERVICE_AGREED !== undefined ? { termsOfServiceAgreed: env.ACME_TERMS_OF_SERVICE_AGREED } : {}),
     ...(env.ACME_KEY_TYPE ? { keyType: env.ACME_KEY_TYPE as FastifyAcmeOptions['keyType'] } : {}),
-    ...options,
+  }
+  for (const key of Object.keys(fromEnvironment)) if (!(key in code)) fromEnv.set(key, ENV_NAMES[key]!)
+  const opts: ResolvedPluginOptions = {
+    ...fromEnvironment,
+    ...code,
     challenges: {
       ...options.challenges,
       ...(!http01Disabled(options.challenges) && envPort
-        ? { http01: { ...(env.ACME_HTTP_PORT !== undefined ? { port: env.ACME_HTTP_PORT } : {}), ...(env.ACME_HTTP_HOST ? { host: env.ACME_HTTP_HOST } : {}), ...http01 } }
+        ? { http01: { ...(env.ACME_HTTP_PORT !== undefined ? { port: env.ACME_HTTP_PORT } : {}), ...(env.ACME_HTTP_HOST ? { host: env.ACME_HTTP_HOST } : {}), ...(typeof http01 === 'object' ? defined(http01) : {}) } }
         : {}),
     },
   }
+  if (envPort && !http01Disabled(options.challenges) && (typeof http01 !== 'object' || (http01.port === undefined && http01.host === undefined))) fromEnv.set('challenges.http01', 'ACME_HTTP_PORT / ACME_HTTP_HOST')
+  return { opts, fromEnv }
+}
+
+/** The variable behind each option the environment can set, for errors about its value. */
+const ENV_NAMES: Record<string, string> = {
+  domains: 'ACME_DOMAINS',
+  email: 'ACME_EMAIL',
+  directoryUrl: 'ACME_DIRECTORY_URL',
+  storageUrl: 'ACME_STORAGE',
+  storageKeys: 'ACME_STORAGE_KEYS',
+  eab: 'ACME_EAB_KID / ACME_EAB_HMAC_KEY',
+  caBundle: 'ACME_CA_BUNDLE',
+  termsOfServiceAgreed: 'ACME_TERMS_OF_SERVICE_AGREED',
+  keyType: 'ACME_KEY_TYPE',
+}
+
+/** The object without its undefined values. */
+function defined<T extends object> (o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/**
+ * An error about a value that came from the environment names the variable too: the code never
+ * mentions it, so `option "email"` alone would send the user looking in the wrong place.
+ */
+function namingVariable (err: unknown, fromEnv: Map<string, string>): unknown {
+  if (!(err instanceof AcmeError) || fromEnv.size === 0) return err
+  for (const [option, variable] of fromEnv) {
+    const about = err.message.includes(`option "${option}`) || err.message.includes(`"${option}"`) ||
+      (option === 'domains' && err.code === ErrorCodes.INVALID_IDENTIFIER)
+    if (about) return new AcmeError(err.code, `${err.message} (set by ${variable})`, { cause: err })
+  }
+  return err
 }
 
 /** ACME_STORAGE (else ./acme-data), encrypted with ACME_STORAGE_KEYS when set. */

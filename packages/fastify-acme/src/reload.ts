@@ -10,8 +10,12 @@ const KEPT = ['ca', 'ciphers', 'crl', 'dhparam', 'ecdhCurve', 'honorCipherOrder'
 const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncEnd'
 
 /**
- * Serves the plugin's certificate on a plain `Fastify({ https: {...} })` through the public
- * server.setSecureContext(), on every binding: listening on 'localhost' makes Fastify open a
+ * Puts the default certificate into the server's own context through the public
+ * server.setSecureContext(), on every binding. On a plain `Fastify({ https: {...} })` that is
+ * the certificate every client gets; with acmeHttps() (whose server has no certificate of its
+ * own, `certless`) it is the one clients without SNI get, and the TLS options are set on the
+ * server at once, since versions and ciphers come from the server's context, not from the one
+ * SNICallback returns. Listening on 'localhost' makes Fastify open a
  * second server (::1 beside 127.0.0.1) which `app.server` does not expose, so listening servers
  * are watched through Node's diagnostics channel and claimed when they share this app's
  * request handler. Each swap passes the server's current TLS settings, the plugin's `tls`
@@ -34,11 +38,13 @@ export class SecureContextReloader {
     primary: TlsServer,
     private readonly manager: CertificateManager,
     private readonly tlsOptions: Omit<SecureContextOptions, 'key' | 'cert'>,
-    private readonly log: Logger
+    private readonly log: Logger,
+    private readonly certless = false
   ) {
     this.servers.add(primary)
     this.#handler = primary.listeners('request')[0]
     subscribe(LISTEN_CHANNEL, this.#onListen)
+    if (certless && Object.keys(tlsOptions).length > 0) this.#apply([primary], undefined)
   }
 
   /**
@@ -58,8 +64,9 @@ export class SecureContextReloader {
     return name ? this.manager.secureContextOptions(name) : undefined
   }
 
+  /** Without a certificate to put in, only a certless server gets its TLS options (a plain one keeps its own certificate). */
   #apply (servers: Iterable<TlsServer>, options: SecureContextOptions | undefined): void {
-    if (!options) return
+    if (!options && !this.certless) return
     for (const server of servers) {
       try {
         server.setSecureContext({ ...kept(server), ...this.tlsOptions, ...options, ticketKeys: server.getTicketKeys() })

@@ -114,10 +114,37 @@ export interface ResolvedOptions {
 }
 
 const ISSUER_FIELDS = ['directoryUrl', 'email', 'termsOfServiceAgreed', 'eab', 'caBundle', 'profile', 'preferredChain', 'orderRateLimit'] as const
+/** Every top-level option CertificateManager takes. */
+export const MANAGER_OPTION_NAMES: readonly string[] = [...ISSUER_FIELDS, 'issuers', 'storage', 'keyType', 'reuseKey', 'challenges', 'renewal', 'onDemand', 'tls', 'localCa', 'lockTtlMs', 'logger']
+
+/**
+ * Refuses an option name that is not one of `known` (a misspelt one would otherwise be ignored
+ * and its default used, e.g. `directoryURL` giving the local CA), suggesting the closest name.
+ */
+export function assertKnownOptions (opts: object, known: readonly string[], prefix = ''): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue
+    const close = known.find((k) => k.toLowerCase() === key.toLowerCase()) ?? known.find((k) => editDistance(k, key) <= 2)
+    throw new AcmeError(ErrorCodes.INVALID_OPTION, `unknown option "${prefix}${key}"${close ? ` (did you mean "${prefix}${close}"?)` : ''}`)
+  }
+}
+
+/** Edits (insert, delete, replace, swap of neighbours) between two names. */
+function editDistance (a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+    }
+  }
+  return d[a.length]![b.length]!
+}
 
 /** Applies defaults and validates every option; throws ERR_ACME_INVALID_OPTION naming the bad one. */
 export function resolveOptions (opts: CertificateManagerOptions): ResolvedOptions {
   if (opts === null || typeof opts !== 'object') invalidOption('options', opts, 'an object')
+  assertKnownOptions(opts, MANAGER_OPTION_NAMES)
   const storage = opts.storage
   if (!storage || typeof storage.get !== 'function' || typeof storage.put !== 'function' || typeof storage.lock !== 'function') {
     invalidOption('storage', storage, 'a Storage (e.g. fsStorage({ dir }) from @fastify-acme/storage-adapters/fs)')
@@ -125,7 +152,10 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
   const base: IssuerConfig = {}
   for (const field of ISSUER_FIELDS) if (opts[field] !== undefined) (base as Record<string, unknown>)[field] = opts[field]
   if (opts.issuers !== undefined && (!Array.isArray(opts.issuers) || opts.issuers.length === 0)) invalidOption('issuers', opts.issuers, 'a non-empty array')
-  const issuers = (opts.issuers ?? [{}]).map((entry, i) => validateIssuer({ ...base, ...entry }, opts.issuers ? `issuers[${i}].` : ''))
+  const issuers = (opts.issuers ?? [{}]).map((entry, i) => {
+    if (opts.issuers && entry !== null && typeof entry === 'object') assertKnownOptions(entry, ISSUER_FIELDS, `issuers[${i}].`)
+    return validateIssuer({ ...base, ...entry }, opts.issuers ? `issuers[${i}].` : '')
+  })
 
   const keyType = opts.keyType ?? 'ec-p256'
   if (!KEY_TYPES.includes(keyType)) invalidOption('keyType', keyType, `one of ${KEY_TYPES.join(', ')}`)
