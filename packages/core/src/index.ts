@@ -7,7 +7,7 @@ export { LockNames, StorageKeys, assertStorageKey, issuerKeyOf, keySegment } fro
 export { DEFAULT_LOCK_TTL_MS, closingGate, createLockHandle, pollForLock } from './storage/lease.js'
 export type { ClosingGate, LeaseBackend, LockHandleInit } from './storage/lease.js'
 export { memoryStorage } from './storage/memory.js'
-export { encryptedStorage, parseEncryptionKeys, type EncryptedStorageOptions, type EncryptionKey } from './storage/encryption.js'
+export { encryptedStorage, isEncryptedValue, parseEncryptionKeys, type EncryptedStorageOptions, type EncryptionKey } from './storage/encryption.js'
 export * from './renewal/index.js'
 export * from './local-ca/index.js'
 export { decodeKeySegment } from './storage/keys.js'

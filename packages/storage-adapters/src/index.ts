@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AcmeError, ErrorCodes } from '@fastify-acme/core'
@@ -12,6 +13,11 @@ export type { Storage }
 export interface StorageFromUrlOptions {
   /** base of relative `file:` URLs (default: the working directory) */
   cwd?: string
+  /**
+   * `file:` only: refuse a directory that does not exist (ERR_ACME_STORAGE) instead of creating
+   * it, for tools that only read, where a mistyped path would otherwise look like an empty storage
+   */
+  mustExist?: boolean
   /** extra fsStorage() options; the URL's own settings win */
   fs?: Partial<FsStorageOptions>
   /** extra redisStorage() options (e.g. clientOptions for TLS certificates, logger); the URL's own settings win */
@@ -61,6 +67,9 @@ async function fileStorage (url: string, opts: StorageFromUrlOptions): Promise<S
     params = new URLSearchParams(query)
   }
   const settings = readParams(url, params, { lockTtlMs: 'int' })
+  if (opts.mustExist && !existsSync(dir)) {
+    throw new AcmeError(ErrorCodes.STORAGE, `no storage at ${dir} (${JSON.stringify(url)}): the directory does not exist`)
+  }
   const { fsStorage } = await import('./fs/index.js')
   return fsStorage({ ...opts.fs, ...settings, dir })
 }

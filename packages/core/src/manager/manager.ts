@@ -201,13 +201,18 @@ export class CertificateManager {
     const m = this.#find(name)
     const bundle = m.bundle ?? await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
     if (!bundle) throw new AcmeError(ErrorCodes.NOT_MANAGED, `no certificate is stored for ${name}`)
-    const issuer = this.#issuers.find((i) => i.key === bundle.issuer.key) ??
-      (bundle.issuer.directoryUrl !== 'local' ? this.#acmeIssuer(bundle.issuer.directoryUrl, this.#opts.issuers[0]!) : undefined)
+    const issuer = this.#issuers.find((i) => i.key === bundle.issuer.key) ?? this.#revokerOf(bundle)
     if (!issuer?.revoke) throw new AcmeError(ErrorCodes.INVALID_OPTION, `issuer ${bundle.issuer.key} cannot revoke`)
     await issuer.revoke(bundle, opts.reason)
     await this.#store.delete(m.primary)
     this.#unmanage(m)
     this.#emit('revoked', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial })
+  }
+
+  /** The issuer to revoke a certificate whose CA is not configured here; an imported one (no CA of record) goes to the configured CA. */
+  #revokerOf (bundle: CertificateBundle): Issuer | undefined {
+    if (bundle.issuer.key === 'imported') return this.#issuers.find((i) => i.revoke)
+    return bundle.issuer.directoryUrl !== 'local' ? this.#acmeIssuer(bundle.issuer.directoryUrl, this.#opts.issuers[0]!) : undefined
   }
 
   list (): CertificateInfo[] {

@@ -26,6 +26,11 @@ const VERSION = 1
 const KEY_ID_BYTES = 32
 const NONCE_BYTES = 12
 const TAG_BYTES = 16
+/** Whether a stored value was written by encryptedStorage() (its header), without any key. */
+export function isEncryptedValue (value: Uint8Array | null | undefined): boolean {
+  return value != null && value.length >= MAGIC.length && Buffer.from(value.buffer, value.byteOffset, MAGIC.length).equals(MAGIC)
+}
+
 /** magic(3) | version(1) | key id, zero-padded(32) | nonce(12) | tag(16) | ciphertext */
 export const ENCRYPTION_OVERHEAD = MAGIC.length + 1 + KEY_ID_BYTES + NONCE_BYTES + TAG_BYTES
 const KEY_ID = /^[A-Za-z0-9._-]{1,32}$/

@@ -4,7 +4,7 @@ import { services } from '@fastify-acme/harness/vitest'
 import { fsStorage } from '@fastify-acme/storage-adapters/fs'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -89,7 +89,7 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     const exported = await cli(['export', www, '--out', out, '--json', '--storage', storageA])
     expect(exported.code, exported.stderr).toBe(0)
     const files = json(exported).files
-    expect(statSync(files.privkey).mode & 0o777).toBe(0o600)
+    for (const file of Object.values(files) as string[]) expect(statSync(file).mode & 0o777, file).toBe(0o600)
     expect(new X509Certificate(readFileSync(files.cert)).subjectAltName).toContain(`DNS:${www}`)
     expect(readFileSync(files.fullchain, 'utf8')).toBe(readFileSync(files.cert, 'utf8') + readFileSync(files.chain, 'utf8'))
     expect(exported.stdout).not.toContain('PRIVATE KEY')
@@ -133,6 +133,11 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect(raw.subarray(0, 3).toString('latin1')).toBe('FAE')
     expect(json(await cli(['list', '--json', '--storage', storageD], { env: keys })).certificates[0]).toMatchObject({ name, serial, status: 'valid' })
     expect(json(await cli(['export', name, '--json', '--include-key', '--storage', storageD], { env: keys })).privateKey).toBe(readFileSync(files.privkey, 'utf8'))
+    // without the keys, an import into that storage is refused (the key would land in plaintext)
+    const plain = await cli(['import', name, '--cert', files.fullchain, '--key', files.privkey, '--force', '--json', '--storage', storageD])
+    expect(plain.code).toBe(2)
+    expect(json(plain).error.message).toContain('ACME_STORAGE_KEYS')
+    expect(readFileSync(path.join(work, 'd', 'certificates', name, 'bundle.json')).subarray(0, 3).toString('latin1')).toBe('FAE')
     const badKeys = await cli(['list', '--json', '--storage', storageD], { env: { ACME_STORAGE_KEYS: 'k1:c2hvcnQ=' } })
     expect(json(badKeys).error).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining('ACME_STORAGE_KEYS') })
 
@@ -155,6 +160,10 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     const gone = await cli(['export', name, '--json', '--storage', storageA])
     expect(gone.code).toBe(4)
     expect(json(gone)).toMatchObject({ ok: false, error: { code: 'ERR_NOT_FOUND' } })
+    // the copy imported without --directory (storage c) goes to the CA named by ACME_DIRECTORY_URL,
+    // which answers for this certificate (revoked already) instead of the command failing on 'imported'
+    const imported = await cli(['revoke', name, '--yes', '--json', '--storage', `file://${path.join(work, 'c')}`], { env: { ...ca, ACME_TERMS_OF_SERVICE_AGREED: 'true' } })
+    expect(json(imported).error?.message, imported.stdout).toMatch(/already.?revoked|unauthorized/i)
   })
 
   it('--help exits 0; usage errors exit 2 with one JSON document under --json', async () => {
@@ -171,5 +180,14 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect((await cli(['list', '--cert', 'x.pem'])).stderr).toContain('does not apply to "list"')
     expect((await cli(['renew'])).code).toBe(2)
     expect((await cli(['list', '--storage', 'ftp://nope'])).code).toBe(2)
+    const badCa = await cli(['doctor', '--directory', 'bogusca', '--json'])
+    expect(badCa.code).toBe(2)
+    expect(json(badCa).error.message).toContain('"bogusca"')
+    // a mistyped storage path is an error, not an empty storage (and is not created)
+    const typo = path.join(work, 'typo', 'deep')
+    const missing = await cli(['list', '--json', '--storage', `file://${typo}`])
+    expect(missing.code).toBe(1)
+    expect(json(missing).error).toMatchObject({ code: 'ERR_ACME_STORAGE', message: expect.stringContaining('does not exist') })
+    expect(existsSync(typo)).toBe(false)
   })
 })

@@ -48,6 +48,9 @@ export function createContext (args: string[], values: OptionValues, env: Record
   const caBundle = stringOption(values, 'ca-bundle') ?? env.ACME_CA_BUNDLE
   const tos = values['agree-tos'] === true ? true : parseBoolean('ACME_TERMS_OF_SERVICE_AGREED', env.ACME_TERMS_OF_SERVICE_AGREED)
   const directoryUrl = stringOption(values, 'directory') ?? env.ACME_DIRECTORY_URL
+  if (directoryUrl !== undefined && resolveDirectoryUrl(directoryUrl) !== 'local' && !URL.canParse(resolveDirectoryUrl(directoryUrl))) {
+    throw usageError(`--directory (or ACME_DIRECTORY_URL) must be letsencrypt, letsencrypt-staging, zerossl, google, google-staging, local or a directory URL, got ${JSON.stringify(directoryUrl)}`)
+  }
   const email = stringOption(values, 'email') ?? env.ACME_EMAIL
   return {
     args,
@@ -71,8 +74,9 @@ export function createContext (args: string[], values: OptionValues, env: Record
 }
 
 /** The storage of --storage / ACME_STORAGE / file:./acme-data, encrypted with ACME_STORAGE_KEYS when set. Close it after use. */
-export async function openStorage (ctx: CliContext): Promise<Storage> {
-  const storage = await storageFromUrl(ctx.storageUrl)
+/** The storage to read (a file: directory that does not exist is an error, not an empty storage), or with `create` to write. */
+export async function openStorage (ctx: CliContext, opts: { create?: boolean } = {}): Promise<Storage> {
+  const storage = await storageFromUrl(ctx.storageUrl, { mustExist: opts.create !== true })
   return ctx.storageKeys ? encryptedStorage(storage, { keys: ctx.storageKeys }) : storage
 }
 

@@ -1,6 +1,6 @@
 import {
-  AcmeError, certIdOf, ErrorCodes, issuerKeyOf, LockNames, normalizeName, readLeaf, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
-  type CertificateBundle, type KeyType,
+  AcmeError, certIdOf, ErrorCodes, isEncryptedValue, issuerKeyOf, LockNames, normalizeName, readLeaf, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
+  type CertificateBundle, type KeyType, type Storage,
 } from '@fastify-acme/core'
 import { createPrivateKey } from 'node:crypto'
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
@@ -19,8 +19,9 @@ export async function importCommand (ctx: CliContext): Promise<number> {
   const certPem = await readPem(certFile) + (chainFile ? await readPem(chainFile) : '')
   const bundle = bundleFromPem(ctx, name, certPem, await readPem(keyFile))
 
-  const storage = await openStorage(ctx)
+  const storage = await openStorage(ctx, { create: true })
   try {
+    if (!ctx.storageKeys) await refuseEncrypted(storage)
     // under the issuance lock, so no instance renews this certificate while it is replaced
     const lock = await storage.lock(LockNames.issue(name), { ttlMs: 30_000 })
     try {
@@ -62,11 +63,12 @@ export async function exportCommand (ctx: CliContext): Promise<number> {
         }
       }
       await mkdir(path.resolve(out), { recursive: true, mode: 0o700 })
-      await writeFile(files.fullchain, fullchain, { mode: 0o644 })
-      await writeFile(files.cert, leaf, { mode: 0o644 })
-      await writeFile(files.chain, chain.join(''), { mode: 0o644 })
-      await writeFile(files.privkey, bundle.privateKey, { mode: 0o600 })
-      await chmod(files.privkey, 0o600) // writeFile keeps the mode of a file that existed
+      for (const [file, text] of [[files.fullchain, fullchain], [files.cert, leaf], [files.chain, chain.join('')], [files.privkey, bundle.privateKey]] as const) {
+        // 0600 before anything is written: writeFile keeps the mode of a file that existed (--force)
+        await writeFile(file, '', { mode: 0o600 })
+        await chmod(file, 0o600)
+        await writeFile(file, text)
+      }
       if (ctx.json) printJson(ctx, { ok: true, ...summary, files })
       else ctx.out(`Exported ${bundle.names[0]} (serial ${bundle.serial}) to ${path.resolve(out)}: fullchain.pem, cert.pem, chain.pem, privkey.pem (mode 0600).\n`)
       return ExitCode.OK
@@ -138,4 +140,17 @@ function keyTypeOf (key: ReturnType<typeof createPrivateKey>): KeyType {
   if (key.asymmetricKeyType === 'rsa' && details?.modulusLength === 2048) return 'rsa-2048'
   if (key.asymmetricKeyType === 'rsa' && details?.modulusLength === 4096) return 'rsa-4096'
   throw new CliError(`unsupported key: ${key.asymmetricKeyType} ${details?.namedCurve ?? details?.modulusLength ?? ''} (use EC P-256/P-384 or RSA 2048/4096)`, ExitCode.FAILURE, 'ERR_KEY_TYPE')
+}
+
+/**
+ * Without ACME_STORAGE_KEYS, refuses a storage whose certificates are encrypted: the key would
+ * land there in plaintext, where the apps (which decrypt every value) could not read it.
+ */
+async function refuseEncrypted (storage: Storage): Promise<void> {
+  for (const dir of (await storage.list(StorageKeys.certificatesPrefix)).slice(0, 3)) {
+    const value = await storage.get(`${dir}/bundle.json`)
+    if (value === null) continue
+    if (isEncryptedValue(value)) throw new CliError('the certificates in this storage are encrypted: set ACME_STORAGE_KEYS to the keys the apps use', ExitCode.USAGE, 'ERR_ACME_INVALID_OPTION')
+    return
+  }
 }
