@@ -70,11 +70,11 @@ export function parseDomains (value: string): string[][] {
 }
 
 /** PEM text as given, or the contents of the file it names. */
-export function readCaBundle (value: string): string {
+export function readCaBundle (value: string, source = 'ACME_CA_BUNDLE'): string {
   if (value.includes('-----BEGIN')) return value
   try {
     return readFileSync(value, 'utf8')
   } catch (cause) {
-    throw new AcmeError(ErrorCodes.INVALID_OPTION, `ACME_CA_BUNDLE is neither PEM text nor a readable file: ${JSON.stringify(value.slice(0, 100))}`, { cause })
+    throw new AcmeError(ErrorCodes.INVALID_OPTION, `${source} is neither PEM text nor a readable file: ${JSON.stringify(value.slice(0, 100))}`, { cause })
   }
 }

@@ -94,6 +94,7 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect(readFileSync(files.fullchain, 'utf8')).toBe(readFileSync(files.cert, 'utf8') + readFileSync(files.chain, 'utf8'))
     expect(exported.stdout).not.toContain('PRIVATE KEY')
     expect((await cli(['export', www, '--out', out, '--storage', storageA])).code).toBe(1) // files exist, no --force
+    expect((await cli(['export', www, '--out', files.cert, '--storage', storageA])).code).toBe(2) // --out names a file
 
     const imported = await cli(['import', name, '--cert', files.cert, '--chain', files.chain, '--key', files.privkey, '--json', '--storage', storageB], { env: ca })
     expect(imported.code, imported.stderr).toBe(0)
@@ -124,6 +125,11 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect(adopter.list()[0]).toMatchObject({ serial, status: 'valid' })
     expect(orders).toEqual([])
     await adopter.close()
+
+    // --cert fullchain.pem plus --chain chain.pem: the intermediate is stored once
+    const storageE = `file://${path.join(work, 'e')}`
+    expect((await cli(['import', name, '--cert', files.fullchain, '--chain', files.chain, '--key', files.privkey, '--storage', storageE])).code).toBe(0)
+    expect(json(await cli(['export', name, '--json', '--storage', storageE])).certificate).toBe(readFileSync(files.fullchain, 'utf8'))
 
     // ACME_STORAGE_KEYS: the command reads and writes an encrypted storage as the apps do
     const keys = { ACME_STORAGE_KEYS: `k1:${randomBytes(32).toString('base64')}` }
@@ -180,6 +186,7 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect((await cli(['list', '--cert', 'x.pem'])).stderr).toContain('does not apply to "list"')
     expect((await cli(['renew'])).code).toBe(2)
     expect((await cli(['list', '--storage', 'ftp://nope'])).code).toBe(2)
+    expect(json(await cli(['list', '--json', '--ca-bundle', path.join(work, 'no-such.pem')])).error.message).toMatch(/^--ca-bundle /)
     const badCa = await cli(['doctor', '--directory', 'bogusca', '--json'])
     expect(badCa.code).toBe(2)
     expect(json(badCa).error.message).toContain('"bogusca"')

@@ -45,7 +45,8 @@ export function createContext (args: string[], values: OptionValues, env: Record
   // the HMAC key is read from the environment only: a flag would show it in `ps` and shell history
   const eabHmacKey = env.ACME_EAB_HMAC_KEY
   if ((eabKid === undefined) !== (eabHmacKey === undefined)) throw usageError('External Account Binding needs both --eab-kid (or ACME_EAB_KID) and ACME_EAB_HMAC_KEY')
-  const caBundle = stringOption(values, 'ca-bundle') ?? env.ACME_CA_BUNDLE
+  const caBundleFlag = stringOption(values, 'ca-bundle')
+  const caBundle = caBundleFlag ?? env.ACME_CA_BUNDLE
   const tos = values['agree-tos'] === true ? true : parseBoolean('ACME_TERMS_OF_SERVICE_AGREED', env.ACME_TERMS_OF_SERVICE_AGREED)
   const directoryUrl = stringOption(values, 'directory') ?? env.ACME_DIRECTORY_URL
   if (directoryUrl !== undefined && resolveDirectoryUrl(directoryUrl) !== 'local' && !URL.canParse(resolveDirectoryUrl(directoryUrl))) {
@@ -62,7 +63,7 @@ export function createContext (args: string[], values: OptionValues, env: Record
     ca: {
       ...(directoryUrl ? { directoryUrl } : {}),
       ...(email ? { email } : {}),
-      ...(caBundle ? { caBundle: readCaBundle(caBundle) } : {}),
+      ...(caBundle ? { caBundle: readCaBundle(caBundle, caBundleFlag !== undefined ? '--ca-bundle' : 'ACME_CA_BUNDLE') } : {}),
       ...(eabKid && eabHmacKey ? { eab: { kid: eabKid, hmacKey: eabHmacKey } } : {}),
       ...(tos !== undefined ? { termsOfServiceAgreed: tos } : {}),
     },

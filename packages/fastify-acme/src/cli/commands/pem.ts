@@ -1,5 +1,5 @@
 import {
-  AcmeError, certIdOf, ErrorCodes, isEncryptedValue, issuerKeyOf, LockNames, normalizeName, readLeaf, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
+  AcmeError, certIdOf, ErrorCodes, isAcmeError, isEncryptedValue, issuerKeyOf, LockNames, normalizeName, readLeaf, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
   type CertificateBundle, type KeyType, type Storage,
 } from '@fastify-acme/core'
 import { createPrivateKey } from 'node:crypto'
@@ -23,7 +23,7 @@ export async function importCommand (ctx: CliContext): Promise<number> {
   try {
     if (!ctx.storageKeys) await refuseEncrypted(storage)
     // under the issuance lock, so no instance renews this certificate while it is replaced
-    const lock = await storage.lock(LockNames.issue(name), { ttlMs: 30_000 })
+    const lock = await lockSaying(ctx, storage, name)
     try {
       if (ctx.values.force !== true && await storage.get(StorageKeys.certificateBundle(name))) {
         throw new CliError(`a certificate for ${name} is already stored; pass --force to replace it`, ExitCode.FAILURE, 'ERR_EXISTS')
@@ -57,6 +57,7 @@ export async function exportCommand (ctx: CliContext): Promise<number> {
         chain: path.resolve(out, 'chain.pem'),
         privkey: path.resolve(out, 'privkey.pem'),
       }
+      if ((await stat(out).catch(() => null))?.isDirectory() === false) throw usageError(`--out must be a directory, and ${path.resolve(out)} is a file`)
       if (ctx.values.force !== true) {
         for (const file of Object.values(files)) {
           if (await stat(file).then(() => true, () => false)) throw new CliError(`${file} exists; pass --force to overwrite it`, ExitCode.FAILURE, 'ERR_EXISTS')
@@ -93,7 +94,8 @@ async function readPem (file: string): Promise<string> {
  * as PKCS#8, the issuer from --directory when given (so ARI and `replaces` work), else 'imported'.
  */
 function bundleFromPem (ctx: CliContext, name: string, certPem: string, keyPem: string): CertificateBundle {
-  const chain = splitPemChain(certPem)
+  // (--cert fullchain.pem with --chain chain.pem names the intermediates twice)
+  const chain = [...new Set(splitPemChain(certPem))]
   if (chain.length === 0) throw new CliError('the --cert file holds no PEM certificate', ExitCode.FAILURE, ErrorCodes.STORAGE_CORRUPT)
   const certificate = chain.join('')
   const leaf = readLeaf(certificate)
@@ -152,5 +154,22 @@ async function refuseEncrypted (storage: Storage): Promise<void> {
     if (value === null) continue
     if (isEncryptedValue(value)) throw new CliError('the certificates in this storage are encrypted: set ACME_STORAGE_KEYS to the keys the apps use', ExitCode.USAGE, 'ERR_ACME_INVALID_OPTION')
     return
+  }
+}
+
+/** LOCK_WAIT_MS at most for the certificate's issuance lock, saying so after a second (an app is ordering it). */
+const LOCK_WAIT_MS = 120_000
+
+async function lockSaying (ctx: CliContext, storage: Storage, name: string) {
+  const notice = setTimeout(() => ctx.err(`waiting for the lock on ${name}: an instance is ordering this certificate (up to ${LOCK_WAIT_MS / 1000} s)...\n`), 1000)
+  try {
+    return await storage.lock(LockNames.issue(name), { ttlMs: 30_000, signal: AbortSignal.timeout(LOCK_WAIT_MS) })
+  } catch (err) {
+    if (isAcmeError(err, ErrorCodes.ABORTED) || (err as Error).name === 'TimeoutError') {
+      throw new CliError(`the lock on ${name} stayed held for ${LOCK_WAIT_MS / 1000} s; try again when the instance holding it is done`, ExitCode.FAILURE, ErrorCodes.TIMEOUT)
+    }
+    throw err
+  } finally {
+    clearTimeout(notice)
   }
 }
