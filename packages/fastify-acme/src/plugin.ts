@@ -25,9 +25,10 @@ export interface FastifyAcmeOptions extends Omit<CertificateManagerOptions, 'sto
   challenges?: {
     /**
      * HTTP-01: the route `/.well-known/acme-challenge/:token` on the app, plus the plugin's own
-     * listener (default port 80 on '::'; `port: false` for the route alone; `false` disables HTTP-01).
+     * listener (default port 80 on '::'; `port: false` for the route alone; `false` disables HTTP-01;
+     * `true` is the defaults).
      */
-    http01?: false | { port?: number | false, host?: string, redirect?: boolean }
+    http01?: boolean | { port?: number | false, host?: string, redirect?: boolean }
     /** TLS-ALPN-01 in-process; needs `Fastify({ https: acmeHttps() })` (default true when it is) */
     tlsAlpn01?: boolean
     /** DNS-01 through a provider, or `{ provider, resolvers, propagationTimeoutMs, ... }` (needed for wildcards; default off) */
@@ -172,7 +173,7 @@ function resolveHttp01 (challenges: FastifyAcmeOptions['challenges']): false | {
   if (http01Disabled(challenges)) return false
   const given = challenges?.http01 as unknown
   if (given !== undefined && given !== true && (typeof given !== 'object' || given === null)) {
-    invalidOption('challenges.http01', given, 'false or { port?, host?, redirect? }')
+    invalidOption('challenges.http01', given, 'a boolean or { port?, host?, redirect? }')
   }
   const { port = 80, host = '::', redirect = true } = (typeof given === 'object' ? given : {}) as { port?: unknown, host?: unknown, redirect?: unknown }
   // server.listen() would take a non-numeric string as the path of a UNIX socket

@@ -97,9 +97,15 @@ async function closeNodeRedis (client: NodeRedisClient): Promise<void> {
 }
 
 export function errorText (err: unknown): string {
-  const e = err as Error | undefined
+  const e = err as (Error & { code?: string, errors?: unknown[] }) | undefined
   if (e?.message) return e.message
-  return e?.name === 'TimeoutError' ? 'timed out' : String(e?.name ?? err)
+  // a connection that tried IPv4 and IPv6 fails with an AggregateError without a message
+  const inner = Array.isArray(e?.errors) ? e.errors.map((x) => (x as Error)?.message).filter(Boolean) : []
+  if (inner.length > 0) return inner.join('; ')
+  if (e?.code) return e.code
+  // node-redis's TimeoutError keeps the name 'Error' and no message (a server that cannot be reached)
+  if (e?.name === 'TimeoutError' || e?.constructor?.name === 'TimeoutError') return 'timed out: no answer from the server (is it reachable?)'
+  return String(e?.name ?? err)
 }
 
 export function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
