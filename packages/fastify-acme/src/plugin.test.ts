@@ -128,6 +128,21 @@ describe('fastify-acme challenges and configuration', () => {
     expect((await app.inject({ url: '/.well-known/acme-challenge/abcdefghijklmnopqrstuvwxyz012345' })).statusCode).toBe(404)
   })
 
+  it('tries a challenge type that failed for a name last at the next attempt', async () => {
+    const { address, name } = await newSite()
+    const app = Fastify({ https: acmeHttps() })
+    apps.push(app)
+    // HTTP-01 first, but nothing answers on port 80 of this address; TLS-ALPN-01 would work
+    await app.register(fastifyAcme, { ...pebbleOptions(address), challenges: { http01: { port: false }, order: ['http-01', 'tls-alpn-01'] } })
+    await app.listen({ port: pebble.tlsPort, host: address })
+    const first = await app.acme.obtain([name]).then(() => null, (e: unknown) => e)
+    expect(first).toMatchObject({ code: 'ERR_ACME_CHALLENGE_FAILED', message: expect.stringContaining('http-01') })
+    const obtained = new Promise<unknown>((resolve) => app.acme.once('obtained', resolve))
+    await app.acme.renew(name, { force: true })
+    await obtained
+    expect(app.acme.list()[0]).toMatchObject({ names: [name], status: 'valid' })
+  })
+
   it('takes its whole configuration from the environment', async () => {
     const { address, name } = await newSite()
     const { mkdtempSync } = await import('node:fs')

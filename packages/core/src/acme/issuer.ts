@@ -29,6 +29,8 @@ export interface AcmeIssuerDeps {
   logger: Logger
   /** challenge types that failed lately for a name, tried last */
   demoted?: (names: string[]) => ChallengeType[]
+  /** told which challenge type the CA failed for a name */
+  challengeFailed?: (name: string, type: ChallengeType) => void
 }
 
 /** An Issuer backed by an RFC 8555 CA, through acme-client with our own transport and orchestration. */
@@ -94,6 +96,7 @@ export class AcmeIssuer implements Issuer {
           csr: request.csr,
           solvers: this.deps.solvers,
           demote: this.deps.demoted?.(request.names),
+          challengeFailed: this.deps.challengeFailed,
           replaces: request.replaces,
           profile,
           preferredChain: this.options.preferredChain,

@@ -28,6 +28,8 @@ export interface OrderRequest {
   solvers: ChallengeSolver[]
   /** challenge types to try last (they failed recently for these names) */
   demote?: ChallengeType[]
+  /** told when the CA found a challenge's proof wrong: that type goes last at the next attempt */
+  challengeFailed?: (name: string, type: ChallengeType) => void
   replaces?: string
   profile?: string
   preferredChain?: string
@@ -118,6 +120,9 @@ async function authorize (req: OrderRequest, authz: Authorization & { url: strin
     const done = await waitFor(req.client, authz, ['valid'], poll, signal, 'authorization', undefined, seen)
     req.logger.debug({ name: identifier.value, challenge: solver.type }, 'authorization valid')
     return done && solver.type
+  } catch (err) {
+    if (err instanceof AcmeError && err.code === ErrorCodes.CHALLENGE_FAILED) req.challengeFailed?.(`${wildcard ? '*.' : ''}${identifier.value}`, solver.type)
+    throw err
   } finally {
     await solver.cleanup(task).catch((err) => req.logger.warn({ err: (err as Error).message, name: identifier.value }, 'challenge cleanup failed'))
   }

@@ -361,6 +361,7 @@ export class CertificateManager {
     if (m.onDemand && this.#managed.get(m.primary) === m) this.#onDemandCount--
     this.#managed.delete(m.primary)
     for (const n of m.names) if (this.#byName.get(n) === m) this.#byName.delete(n)
+    for (const n of m.names) this.#failedTypes.delete(n)
     this.#cache.delete(m.primary)
   }
 
@@ -407,6 +408,7 @@ export class CertificateManager {
       const result = await issueUnderLock(this.#issuanceContext(), { names: m.names, current: m.bundle, force: opts.force, signal })
       m.lastError = undefined
       m.nextAttemptAt = undefined
+      for (const n of m.names) this.#failedTypes.delete(n)
       this.#adopt(m, result.bundle, result.kind === 'ordered' ? 'order' : 'storage')
       if (result.kind === 'ordered') {
         const { bundle, previous, durationMs } = result
@@ -527,6 +529,7 @@ export class CertificateManager {
       solvers: this.#solvers,
       logger: this.#log,
       demoted: (names) => names.map((n) => this.#failedTypes.get(n)).filter((t): t is ChallengeType => t !== undefined),
+      challengeFailed: (name, type) => { if (this.#byName.has(name)) this.#failedTypes.set(name, type) },
     })
   }
 
