@@ -39,7 +39,7 @@ const OPTION_TYPES: Record<string, string[]> = {
     'FastifyAcmeOptions',
     'CertificateManagerOptions',
     'NonNullable<FastifyAcmeOptions["challenges"]>',
-    'Exclude<NonNullable<NonNullable<FastifyAcmeOptions["challenges"]>["http01"]>, false>',
+    'Exclude<NonNullable<NonNullable<FastifyAcmeOptions["challenges"]>["http01"]>, boolean>',
     'ChallengeOptions',
     'NonNullable<CertificateManagerOptions["renewal"]>',
     'OnDemandOptions',

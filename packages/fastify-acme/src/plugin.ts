@@ -69,31 +69,23 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   // (prefix, logLevel and logSerializers are Fastify's own register() options)
   const { domains, storageUrl: _, storageKeys: _keys, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, prefix: _p, logLevel: _l, logSerializers: _s, ...managerOptions } = opts as ResolvedPluginOptions & Record<'prefix' | 'logLevel' | 'logSerializers', unknown>
   assertKnownOptions(managerOptions, [...MANAGER_OPTION_NAMES.filter((n) => n !== 'logger'), ...PLUGIN_OPTION_NAMES])
-  const dns01Only = opts.challenges?.dns01 !== undefined
-  let http01: ReturnType<typeof resolveHttp01>
-  try {
-    http01 = resolveHttp01(opts.challenges)
-  } catch (err) {
-    throw namingVariable(err, fromEnv)
-  }
   if (!Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) invalidOption('closeTimeoutMs', closeTimeoutMs, 'a non-negative integer (ms)')
   if (!(fastify.server instanceof tls.Server)) {
     log.warn('the server is not HTTPS: certificates are obtained but not served (use Fastify({ https: acmeHttps() }))')
   }
+  const dns01Only = opts.challenges?.dns01 !== undefined
   const tlsAlpn01 = binding !== undefined && (dns01Only ? opts.challenges?.tlsAlpn01 === true : opts.challenges?.tlsAlpn01 !== false)
   if (opts.challenges?.tlsAlpn01 === true && !binding) {
     log.warn('challenges.tlsAlpn01 needs Fastify({ https: acmeHttps() }); TLS-ALPN-01 is off')
   }
   const ownsStorage = opts.storage === undefined
   if (!ownsStorage && opts.storageKeys) log.warn('ACME_STORAGE_KEYS is ignored: the code passes its own storage (wrap it in encryptedStorage())')
-  let storage: Storage
-  try {
-    storage = opts.storage ?? await defaultStorage(opts.storageUrl, opts.storageKeys)
-  } catch (err) {
-    throw namingVariable(err, fromEnv)
-  }
+  let http01: ReturnType<typeof resolveHttp01>
+  let storage: Storage | undefined
   let manager: CertificateManager
   try {
+    http01 = resolveHttp01(opts.challenges)
+    storage = opts.storage ?? await defaultStorage(opts.storageUrl, opts.storageKeys)
     manager = new CertificateManager({
       ...managerOptions,
       storage,
@@ -108,7 +100,7 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
     })
     if (domains) manager.add(domains)
   } catch (err) {
-    if (ownsStorage) await storage.close?.().catch(() => {}) // a refused registration leaves no connection open
+    if (ownsStorage) await storage?.close?.().catch(() => {}) // a refused registration leaves no connection open
     throw namingVariable(err, fromEnv)
   }
   fastify.decorate('acme', withMetrics(manager))
