@@ -33,6 +33,8 @@ export async function main (argv: string[], env: Record<string, string | undefin
         io.stdout(helpText(undefined))
         return ExitCode.OK
       }
+      // (with --json, one JSON document as for every other usage error; the help goes to stderr)
+      if (json) return fail(new CliError('no command given', ExitCode.USAGE, 'ERR_USAGE'), json, io)
       io.stderr(helpText(undefined))
       return ExitCode.USAGE
     }

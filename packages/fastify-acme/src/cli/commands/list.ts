@@ -1,10 +1,11 @@
 import { readStoredCertificates, type StoredCertificate } from '@fastify-acme/core'
-import { ExitCode } from '../args.js'
+import { ExitCode, usageError } from '../args.js'
 import { openStorage, shownStorageUrl, type CliContext } from '../context.js'
 import { daysLeft, printJson, shortTime, table, truncate } from '../output.js'
 
 /** `list`: every certificate in storage, with expiry, next renewal and why, and the last error. */
 export async function listCommand (ctx: CliContext): Promise<number> {
+  if (ctx.args.length > 0) throw usageError('list takes no argument (it lists every stored certificate)')
   const storage = await openStorage(ctx)
   try {
     const certificates = await readStoredCertificates(storage)
