@@ -101,6 +101,9 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     const serial = readLeaf(readFileSync(files.cert, 'utf8')).serial
     expect(json(imported).imported).toMatchObject({ name, names: [name, www], serial })
     expect((await cli(['import', name, '--cert', files.fullchain, '--key', files.privkey, '--storage', storageB])).code).toBe(1) // stored, no --force
+    const overlap = await cli(['import', www, '--cert', files.fullchain, '--key', files.privkey, '--json', '--storage', storageB])
+    expect(overlap.code).toBe(1) // the certificate stored under `name` covers www already
+    expect(json(overlap).error.message).toContain(`the stored certificate ${name} already covers ${name}, ${www}`)
 
     const back = json(await cli(['export', name, '--json', '--include-key', '--storage', storageB]))
     expect(back.certificate).toBe(readFileSync(files.fullchain, 'utf8'))

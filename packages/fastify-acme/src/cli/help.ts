@@ -75,7 +75,8 @@ RFC 5280 code: 0 unspecified (default), 1 keyCompromise, 4 superseded, 5 cessati
 Stores a certificate obtained elsewhere (certbot, greenlock, a commercial CA) so that apps
 serve it and renew it when due. Its names are the certificate's, <name> first; the key must
 match (EC P-256/P-384 or RSA 2048/4096). With --directory, renewals use ARI and 'replaces' at
-that CA. --force replaces a stored certificate.`,
+that CA. --force replaces a stored certificate, or stores one whose names another stored
+certificate covers. While an app orders the same certificate, waits for it (at most 120 s).`,
   export: `Usage: fastify-acme export <name> [--out dir [--force]] [--include-key]
 
 With --out, writes fullchain.pem, cert.pem, chain.pem and privkey.pem (mode 0600) into dir;

@@ -1,5 +1,5 @@
 import {
-  AcmeError, certIdOf, ErrorCodes, isAcmeError, isEncryptedValue, issuerKeyOf, LockNames, normalizeName, readLeaf, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
+  AcmeError, certIdOf, ErrorCodes, isAcmeError, isEncryptedValue, issuerKeyOf, LockNames, normalizeName, readLeaf, readStoredCertificates, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
   type CertificateBundle, type KeyType, type Storage,
 } from '@fastify-acme/core'
 import { createPrivateKey } from 'node:crypto'
@@ -27,6 +27,14 @@ export async function importCommand (ctx: CliContext): Promise<number> {
     try {
       if (ctx.values.force !== true && await storage.get(StorageKeys.certificateBundle(name))) {
         throw new CliError(`a certificate for ${name} is already stored; pass --force to replace it`, ExitCode.FAILURE, 'ERR_EXISTS')
+      }
+      if (ctx.values.force !== true) {
+        // a second certificate for names another one covers: the command line would find either
+        const other = (await readStoredCertificates(storage)).find((c) => c.primary !== name && c.names.some((n) => bundle.names.includes(n)))
+        if (other) {
+          const shared = other.names.filter((n) => bundle.names.includes(n)).join(', ')
+          throw new CliError(`the stored certificate ${other.primary} already covers ${shared}; import under ${other.primary} (with --force) to replace it, or pass --force to store a second one`, ExitCode.FAILURE, 'ERR_EXISTS')
+        }
       }
       await storage.put(StorageKeys.certificateBundle(name), JSON.stringify(bundle))
       await storage.delete(StorageKeys.certificateState(name))
