@@ -21,9 +21,10 @@ export interface AcmeEnv {
   /** DNS for Pebble's VA: these names resolve to `address` */
   point (names: string[], address: string): Promise<void>
   /**
-   * After a failed run: null when Pebble still creates an account within 5 s; otherwise why not,
-   * with its goroutines (SIGQUIT) saved to a file in the system's temp directory. Pebble 2.4 can deadlock under many concurrent
-   * orders, and then answers nothing that touches its store: the run failed because of the CA.
+   * After a failed run: null when Pebble still creates an account within 5 s; otherwise why
+   * not, with its goroutines (SIGQUIT) saved to a file in the system's temp directory. Pebble 2.4
+   * can deadlock under many concurrent orders, and then answers nothing that touches its store:
+   * the run failed because of the CA.
    */
   wedged (): Promise<string | null>
   /** stops this Pebble */

@@ -360,8 +360,10 @@ export class CertificateManager {
   #unmanage (m: Managed): void {
     if (m.onDemand && this.#managed.get(m.primary) === m) this.#onDemandCount--
     this.#managed.delete(m.primary)
-    for (const n of m.names) if (this.#byName.get(n) === m) this.#byName.delete(n)
-    for (const n of m.names) this.#failedTypes.delete(n)
+    for (const n of m.names) {
+      if (this.#byName.get(n) === m) this.#byName.delete(n)
+      this.#failedTypes.delete(n)
+    }
     this.#cache.delete(m.primary)
   }
 

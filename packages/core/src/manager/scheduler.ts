@@ -32,6 +32,11 @@ async function eachLimited<T> (items: T[], limit: number, job: (item: T) => Prom
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }
 
+/** Whether `m` waits for its next attempt time (null: attempts stopped until a forced renewal). */
+export function inBackoff (m: Managed, now = Date.now()): boolean {
+  return m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > now)
+}
+
 /**
  * The maintenance loop. It wakes every checkIntervalMs (with jitter), and earlier when a
  * certificate's renewal time, retry time or ARI check comes first, so short-lived
@@ -39,11 +44,6 @@ async function eachLimited<T> (items: T[], limit: number, job: (item: T) => Prom
  * that are due, so one renewed by another instance is served here within syncIntervalMs.
  * Every timer is unref'd: it never keeps a process alive.
  */
-/** Whether `m` waits for its next attempt time (null: attempts stopped until a forced renewal). */
-export function inBackoff (m: Managed, now = Date.now()): boolean {
-  return m.nextAttemptAt === null || (m.nextAttemptAt !== undefined && m.nextAttemptAt.getTime() > now)
-}
-
 export class Scheduler {
   #timer?: NodeJS.Timeout
   #syncTimer?: NodeJS.Timeout

@@ -26,14 +26,14 @@ const VERSION = 1
 const KEY_ID_BYTES = 32
 const NONCE_BYTES = 12
 const TAG_BYTES = 16
+/** magic(3) | version(1) | key id, zero-padded(32) | nonce(12) | tag(16) | ciphertext */
+export const ENCRYPTION_OVERHEAD = MAGIC.length + 1 + KEY_ID_BYTES + NONCE_BYTES + TAG_BYTES
+const KEY_ID = /^[A-Za-z0-9._-]{1,32}$/
+
 /** Whether a stored value was written by encryptedStorage() (its header), without any key. */
 export function isEncryptedValue (value: Uint8Array | null | undefined): boolean {
   return value != null && value.length >= MAGIC.length && Buffer.from(value.buffer, value.byteOffset, MAGIC.length).equals(MAGIC)
 }
-
-/** magic(3) | version(1) | key id, zero-padded(32) | nonce(12) | tag(16) | ciphertext */
-export const ENCRYPTION_OVERHEAD = MAGIC.length + 1 + KEY_ID_BYTES + NONCE_BYTES + TAG_BYTES
-const KEY_ID = /^[A-Za-z0-9._-]{1,32}$/
 
 /**
  * Encrypts every value of `inner` at rest with AES-256-GCM. The storage key is authenticated
@@ -70,7 +70,7 @@ export function encryptedStorage (inner: Storage, options: EncryptedStorageOptio
 
   const decrypt = (key: string, blob: Uint8Array): Uint8Array => {
     const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength)
-    if (bytes.length < ENCRYPTION_OVERHEAD || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+    if (bytes.length < ENCRYPTION_OVERHEAD || !isEncryptedValue(bytes)) {
       throw corrupt(key, 'is not an encrypted value (bad header)')
     }
     if (bytes[MAGIC.length] !== VERSION) throw corrupt(key, `has unknown format version ${bytes[MAGIC.length]}`)

@@ -74,8 +74,11 @@ export function createContext (args: string[], values: OptionValues, env: Record
   }
 }
 
-/** The storage of --storage / ACME_STORAGE / file:./acme-data, encrypted with ACME_STORAGE_KEYS when set. Close it after use. */
-/** The storage to read (a file: directory that does not exist is an error, not an empty storage), or with `create` to write. */
+/**
+ * The storage of --storage / ACME_STORAGE / file:./acme-data, encrypted with ACME_STORAGE_KEYS
+ * when set. Without `create` (commands that only read), a file: directory that does not exist is
+ * an error, not an empty storage. Close it after use.
+ */
 export async function openStorage (ctx: CliContext, opts: { create?: boolean } = {}): Promise<Storage> {
   const storage = await storageFromUrl(ctx.storageUrl, { mustExist: opts.create !== true })
   return ctx.storageKeys ? encryptedStorage(storage, { keys: ctx.storageKeys }) : storage

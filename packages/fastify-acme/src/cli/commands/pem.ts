@@ -1,5 +1,5 @@
 import {
-  AcmeError, certIdOf, ErrorCodes, isAcmeError, isEncryptedValue, issuerKeyOf, LockNames, normalizeName, readLeaf, readStoredCertificates, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
+  AcmeError, certIdOf, decodeKeySegment, ErrorCodes, isAcmeError, isEncryptedValue, issuerKeyOf, LockNames, normalizeName, readLeaf, readStoredCertificates, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
   type CertificateBundle, type KeyType, type Storage,
 } from '@fastify-acme/core'
 import { createPrivateKey } from 'node:crypto'
@@ -158,7 +158,7 @@ function keyTypeOf (key: ReturnType<typeof createPrivateKey>): KeyType {
  */
 async function refuseEncrypted (storage: Storage): Promise<void> {
   for (const dir of (await storage.list(StorageKeys.certificatesPrefix)).slice(0, 3)) {
-    const value = await storage.get(`${dir}/bundle.json`)
+    const value = await storage.get(StorageKeys.certificateBundle(decodeKeySegment(dir.slice(StorageKeys.certificatesPrefix.length + 1))))
     if (value === null) continue
     if (isEncryptedValue(value)) throw new CliError('the certificates in this storage are encrypted: set ACME_STORAGE_KEYS to the keys the apps use', ExitCode.USAGE, 'ERR_ACME_INVALID_OPTION')
     return
