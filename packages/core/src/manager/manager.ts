@@ -236,15 +236,16 @@ export class CertificateManager {
     let name: string
     try { name = normalizeName(servername) } catch { return undefined }
     const m = this.#byName.get(name) ?? this.#byName.get(`*.${name.slice(name.indexOf('.') + 1)}`)
-    const waitMs = this.#opts.onDemand?.handshakeTimeoutMs ?? HANDSHAKE_WAIT_MS
+    // one bound for the whole handshake, allow() included (its answer is then ordered in the background)
+    const deadline = Date.now() + (this.#opts.onDemand?.handshakeTimeoutMs ?? HANDSHAKE_WAIT_MS)
     if (m) {
-      await waitAtMost(this.#ensure(m, { handshake: true }), waitMs, signal)
+      await waitAtMost(this.#ensure(m, { handshake: true }), deadline - Date.now(), signal)
       return this.#cache.lookup(servername)
     }
     if (!this.#onDemand) return undefined
     const added = await this.#onDemand.admit(name, signal)
     if (!added) return undefined
-    await waitAtMost(this.#ensure(added, { handshake: true }), waitMs, signal)
+    await waitAtMost(this.#ensure(added, { handshake: true }), Math.max(0, deadline - Date.now()), signal)
     return this.#cache.lookup(servername)
   }
 

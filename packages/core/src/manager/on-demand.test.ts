@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'vitest'
 import { silentLogger } from '../logger.js'
-import type { Managed } from './manager.js'
+import { memoryStorage } from '../storage/memory.js'
+import type { Storage } from '../storage/contract.js'
+import { createCertificateManager, type Managed } from './manager.js'
 import { OnDemand } from './on-demand.js'
 
 describe('OnDemand', () => {
@@ -28,5 +30,29 @@ describe('OnDemand', () => {
     await onDemand.admit('ok.example.test')
     await onDemand.admit('no.example.test')
     assert.equal(calls, 2)
+  })
+})
+
+describe('a first handshake for a new on-demand name', () => {
+  it('waits handshakeTimeoutMs in all, the time allow() took included', async () => {
+    const inner = memoryStorage()
+    // the order never gets its lock, so the certificate never comes
+    const storage: Storage = {
+      ...inner,
+      lock: (_name, opts) => new Promise((_resolve, reject) => opts?.signal?.addEventListener('abort', () => reject(opts.signal!.reason))),
+    }
+    const manager = createCertificateManager({
+      directoryUrl: 'local',
+      storage,
+      onDemand: { allow: () => new Promise<boolean>((resolve) => setTimeout(resolve, 250, true)), handshakeTimeoutMs: 400 },
+    })
+    try {
+      const started = Date.now()
+      assert.equal(await manager.loadSecureContext('slow-order.example.test'), undefined)
+      const ms = Date.now() - started
+      assert.ok(ms >= 390 && ms < 600, `handshake gave up after ${ms} ms (bound 400 ms; allow() took 250 ms of it)`)
+    } finally {
+      await manager.close({ timeoutMs: 50 }) // aborts the order still waiting for its lock
+    }
   })
 })

@@ -58,7 +58,7 @@ export interface OnDemandOptions {
    * or the CA. Called at most once per name per `decisionCacheMs`.
    */
   allow: (name: string) => boolean | Promise<boolean>
-  /** longest a handshake waits for its certificate, in ms (default 30 000) */
+  /** longest a handshake waits for its certificate, allow() included, in ms (default 30 000) */
   handshakeTimeoutMs?: number
   /** cache allow() answers this long, in ms (default 60 000) */
   decisionCacheMs?: number
