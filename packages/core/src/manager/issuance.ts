@@ -116,7 +116,10 @@ async function orderWithIssuers (
     } catch (err) {
       if (isAcmeError(err, ErrorCodes.ABORTED) || signal.aborted) throw err
       errors.push(asError(err))
-      ctx.logger.warn({ issuer: issuer.key, names, err: asError(err).message, code: (err as AcmeError).code }, 'certificate order failed')
+      // the last issuer's failure is the one thrown (and logged by the manager): say only that another is tried
+      if (errors.length < ctx.issuers.length) {
+        ctx.logger.warn({ issuer: issuer.key, names, err: asError(err).message, code: (err as AcmeError).code }, 'certificate order failed with this issuer; trying the next one')
+      }
     }
   }
   if (errors.length === 1) throw errors[0]

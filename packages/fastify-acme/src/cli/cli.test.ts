@@ -128,6 +128,10 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect(adopter.list()[0]).toMatchObject({ serial, status: 'valid' })
     expect(orders).toEqual([])
     await adopter.close()
+    // a failed renewal prints its error once (the per-issuer warning repeated it)
+    const failed = await cli(['renew', name, '--force', '--directory', 'https://127.0.0.1:1/dir', '--storage', storageC])
+    expect(failed.code).toBe(1)
+    expect(failed.stderr.trim().split('\n'), failed.stderr).toEqual([expect.stringContaining('cannot reach the CA at https://127.0.0.1:1')])
 
     // --cert fullchain.pem plus --chain chain.pem: the intermediate is stored once
     const storageE = `file://${path.join(work, 'e')}`

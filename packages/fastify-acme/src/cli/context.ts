@@ -68,10 +68,16 @@ export function createContext (args: string[], values: OptionValues, env: Record
       ...(tos !== undefined ? { termsOfServiceAgreed: tos } : {}),
     },
     env,
-    logger: values.verbose === true ? stderrLogger(io.stderr) : { debug () {}, info () {}, warn: (o, m) => io.stderr(`warning: ${m ?? (typeof o === 'string' ? o : '')}\n`), error () {} },
+    logger: values.verbose === true ? stderrLogger(io.stderr) : { debug () {}, info () {}, warn: (o, m) => io.stderr(warningLine(o, m)), error () {} },
     out: io.stdout,
     err: io.stderr,
   }
+}
+
+/** Without --verbose, a warning is one line: its message, and the error it carries if any. */
+function warningLine (obj: object | string, msg?: string): string {
+  const err = typeof obj === 'object' ? (obj as { err?: unknown }).err : undefined
+  return `warning: ${msg ?? (typeof obj === 'string' ? obj : '')}${typeof err === 'string' ? ` (${err})` : ''}\n`
 }
 
 /**
