@@ -25,7 +25,7 @@ export function parseRenewalInfo (body: unknown, retryAfterHeader: string | unde
   const window = (body as { suggestedWindow?: { start?: unknown, end?: unknown } } | null)?.suggestedWindow
   const start = typeof window?.start === 'string' ? new Date(window.start) : undefined
   const end = typeof window?.end === 'string' ? new Date(window.end) : undefined
-  if (!start || !end || Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) {
+  if (!start || !end || Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) {
     throw new AcmeError(ErrorCodes.CA_BAD_RESPONSE, `renewalInfo has no valid suggestedWindow: ${JSON.stringify(body)?.slice(0, 200)}`)
   }
   const explanationURL = (body as { explanationURL?: unknown }).explanationURL

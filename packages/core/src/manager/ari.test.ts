@@ -15,7 +15,11 @@ describe('ARI (RFC 9773) through the proxy', () => {
     const far = { start: new Date(Date.now() + 30 * 86400_000), end: new Date(Date.now() + 31 * 86400_000), retryAfterSeconds: 1 }
     proxy.setRenewalInfo('*', far)
     const manager = createCertificateManager({
-      directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage: memoryStorage(),
+      directoryUrl: proxy.directoryUrl,
+      caBundle: pebble.caBundle,
+      termsOfServiceAgreed: true,
+      storage: memoryStorage(),
+      renewal: { checkIntervalMs: 1000 }, // ARI checks may come as often as the checks (else at most once a minute)
     })
     const http = await serveHttp01(manager.http01)
     try {

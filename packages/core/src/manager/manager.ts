@@ -55,10 +55,15 @@ export interface Managed {
   missing?: boolean
   /** modification time of the stored bundle at the last sweep, to skip unchanged ones */
   storedModified?: number
+  /** the next ARI check of certificate `serial` after a failed or skipped one (see refreshAri) */
+  ariRetry?: { serial: string, at: number, failures: number }
 }
 
 /** When an on-demand name's failed first order gives no next attempt time (attempts stopped), its handshakes wait this long. */
 const ON_DEMAND_RETRY_MS = 3_600_000
+
+/** RFC 9773 §4.3: the fewest ms between two ARI checks of a certificate (less only when checkIntervalMs is less). */
+const ARI_MIN_INTERVAL_MS = 60_000
 
 /** Longest a handshake waits for a certificate being loaded or ordered (the order itself goes on). */
 const HANDSHAKE_WAIT_MS = 30_000
@@ -523,7 +528,14 @@ export class CertificateManager {
   /** Fetches the CA's ARI window and stores the chosen renewal time, when due for a check. */
   #refreshAri (m: Managed): Promise<void> {
     if (this.#closed) return Promise.resolve()
-    return refreshAri({ storage: this.storage, store: this.#store, issuers: this.#issuers, logger: this.#log, lockTtlMs: this.#opts.lockTtlMs }, m)
+    return refreshAri({
+      storage: this.storage,
+      store: this.#store,
+      issuers: this.#issuers,
+      logger: this.#log,
+      lockTtlMs: this.#opts.lockTtlMs,
+      minIntervalMs: Math.min(ARI_MIN_INTERVAL_MS, this.#opts.renewal.checkIntervalMs),
+    }, m)
   }
 
   #acmeIssuer (directoryUrl: string, cfg: ResolvedOptions['issuers'][number]): AcmeIssuer {

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js'
 import { nextCheckDelay, renewalTime } from '../renewal/index.js'
+import { ariCheckAt } from './ari-refresh.js'
 import type { Managed } from './manager.js'
 import type { ResolvedOptions } from './options.js'
 
@@ -100,7 +101,7 @@ export class Scheduler {
         }
         // a forced renewal or a revocation elsewhere shows up here (at once where storage can watch)
         await this.deps.sync(m, true).catch(() => {})
-        if (m.bundle && (!m.bundle.ari || Date.parse(m.bundle.ari.nextCheck) <= now)) {
+        if (m.bundle && ariCheckAt(m) <= now) {
           await this.deps.refreshAri(m).catch((err) => {
             this.deps.logger.warn({ names: m.names, err: (err as Error).message }, 'ARI check failed')
           })
@@ -119,7 +120,7 @@ export class Scheduler {
       if (m.nextAttemptAt) next = Math.min(next, m.nextAttemptAt.getTime())
       if (!m.bundle) continue
       if (m.nextAttemptAt === undefined) next = Math.min(next, renewalTime(m.bundle, this.deps.renewal).at.getTime())
-      if (m.bundle.ari) next = Math.min(next, Date.parse(m.bundle.ari.nextCheck))
+      if (m.bundle.ari || m.ariRetry) next = Math.min(next, ariCheckAt(m))
     }
     return Math.max(MIN_WAKE_MS, next - now)
   }
