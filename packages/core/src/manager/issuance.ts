@@ -131,14 +131,29 @@ async function orderWithIssuers (
 
 /**
  * After a failure, try the CA's staging twin first (CertMagic does this): if the challenge is
- * still broken, the failure costs nothing against production rate limits.
+ * still broken, the failure costs nothing against production rate limits. When staging itself
+ * cannot be used (down, or refusing the account), production is tried anyway: an outage of
+ * staging must not stop renewals.
  */
 async function preflight (ctx: IssuanceContext, issuer: AcmeIssuer, names: string[], signal: AbortSignal): Promise<void> {
   if (!stagingDirectoryOf(issuer.directoryUrl)) return
   const staging = ctx.stagingOf(issuer)
   if (!staging) return
   ctx.logger.info({ names, staging: staging.directoryUrl }, 'retrying against the staging CA first')
-  await staging.issue({ names, csr: await createCsr(names, await generateKey('ec-p256')), signal })
+  try {
+    await staging.issue({ names, csr: await createCsr(names, await generateKey('ec-p256')), signal })
+  } catch (err) {
+    if (!stagingUnusable(err)) throw err
+    ctx.logger.warn({ names, staging: staging.directoryUrl, err: asError(err).message }, 'the staging CA could not check this setup; going on with production')
+  }
+}
+
+/** Failures that say nothing about the names' setup (challenges, DNS, identifiers): the staging CA is down or refuses us. */
+export function stagingUnusable (err: unknown): boolean {
+  if (!isAcmeError(err)) return false
+  const { CA_UNREACHABLE, CA_TLS, CA_BAD_RESPONSE, RATE_LIMITED, TIMEOUT, ACCOUNT, TOS_NOT_AGREED, EAB_REQUIRED, CA_PROBLEM } = ErrorCodes
+  return [CA_UNREACHABLE, CA_TLS, CA_BAD_RESPONSE, RATE_LIMITED, TIMEOUT, ACCOUNT, TOS_NOT_AGREED, EAB_REQUIRED].includes(err.code as never) ||
+    (err.code === CA_PROBLEM && (err.status ?? 0) >= 500)
 }
 
 async function orderOnce (ctx: IssuanceContext, issuer: Issuer, names: string[], previous: CertificateBundle | undefined, signal: AbortSignal) {

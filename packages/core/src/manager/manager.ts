@@ -550,7 +550,8 @@ export class CertificateManager {
 
   #stagingOf (issuer: AcmeIssuer): AcmeIssuer | undefined {
     const url = stagingDirectoryOf(issuer.directoryUrl)
-    if (!url) return undefined
+    // EAB credentials are per environment (Google's are for production): staging would refuse them
+    if (!url || issuer.options.eab) return undefined
     let staging = this.#staging.get(url)
     if (!staging) {
       staging = this.#acmeIssuer(url, { ...issuer.options, directoryUrl: url })
