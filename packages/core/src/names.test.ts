@@ -29,6 +29,12 @@ describe('normalizeName', () => {
     [`${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.${'e'.repeat(60)}.example`],
     [42],
     [null],
+    // URL host parsing reads these as other names or IP addresses
+    ['192.168.001.010'],
+    ['10.0.0.012'],
+    ['0x7f.1'],
+    ['3232235777'],
+    ['ex%41mple.com'],
   ])('refuses %j with ERR_ACME_INVALID_IDENTIFIER naming it', (input) => {
     expect(() => normalizeName(input)).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_IDENTIFIER' }))
   })

@@ -31,8 +31,11 @@ export function normalizeName (name: unknown): string {
   const wildcard = value.startsWith('*.')
   const rest = wildcard ? value.slice(2) : value
   if (rest.includes('*')) invalid(name, 'a wildcard may only be the whole leftmost label')
+  // URL host parsing would decode it, and read numeric forms as IPv4 (0x7f.1 is 127.0.0.1)
+  if (rest.includes('%')) invalid(name, 'contains "%" (percent-escapes are not part of a DNS name)')
   const ascii = domainToASCII(rest)
   if (ascii === '') invalid(name, 'not a valid domain name')
+  if (net.isIP(ascii)) invalid(name, `reads as the IP address ${ascii}; write that instead`)
   const full = wildcard ? `*.${ascii}` : ascii
   if (full.length > 253) invalid(name, `longer than 253 characters (${full.length})`)
   const labels = ascii.split('.')

@@ -34,6 +34,8 @@ export interface AcmeProxyOptions {
   port?: number
   /** meta.profiles advertised in the directory (default { classic, shortlived }); null = no profiles */
   profiles?: Record<string, string> | null
+  /** advertise renewalInfo (ARI) in the directory (default true) */
+  ari?: boolean
 }
 
 /** What a request addresses, from its path (Pebble's paths and the directory's URLs). */
@@ -75,12 +77,14 @@ export interface AcmeFault {
    * - status: a problem+json answer with a fresh Replay-Nonce; the type defaults to rateLimited for 429,
    *   serverInternal for 5xx and malformed otherwise (a bare name like 'badNonce' gets the ACME prefix)
    * - drop: destroy the socket without answering (the request is not forwarded)
+   * - dropAnswer: forward the request, then destroy the socket instead of answering (the CA acted, the client never heard)
    * - delayMs: forward after a delay
    * - respond: an arbitrary answer (garbage JSON, wrong content type, ...), plus a fresh Replay-Nonce
    */
   action:
     | { status: number, retryAfter?: number | string, problemType?: string, detail?: string }
     | { drop: true }
+    | { dropAnswer: true }
     | { delayMs: number }
     | { respond: { status: number, headers?: Record<string, string>, body: string } }
 }
@@ -256,7 +260,7 @@ export async function startAcmeProxy (opts: AcmeProxyOptions): Promise<AcmeProxy
     try {
       const json = JSON.parse(text)
       if (record.resource === 'directory') {
-        json.renewalInfo = origin + ariPath
+        if (opts.ari !== false) json.renewalInfo = origin + ariPath
         if (profiles) json.meta = { ...json.meta, profiles }
         for (const [key, value] of Object.entries(json)) {
           if (typeof value === 'string' && isResource(key)) routes.set(new URL(value).pathname, key)
@@ -320,6 +324,10 @@ export async function startAcmeProxy (opts: AcmeProxyOptions): Promise<AcmeProxy
       }
     }
     if (action && !('delayMs' in action)) record.injected = true
+    if (action && 'dropAnswer' in action) {
+      req.socket.destroy()
+      return
+    }
     if (res.destroyed) return
     if (!('content-length' in reply.headers) && method !== 'HEAD' && reply.status !== 204 && reply.status !== 304) {
       reply.headers['content-length'] = reply.body.length

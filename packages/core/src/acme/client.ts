@@ -208,8 +208,13 @@ export function problemError (res: TransportResponse, method: string, url: strin
   const problemType = typeof data?.type === 'string' ? data.type : undefined
   const short = problemType?.replace('urn:ietf:params:acme:error:', '')
   const retryAfter = parseRetryAfter(res.headers['retry-after'])
-  const detail = [data?.detail, ...(Array.isArray(data?.subproblems) ? data.subproblems.map((p: any) => p?.detail) : [])]
-    .filter(Boolean).join('; ') || (typeof res.data === 'string' ? res.data.slice(0, 200) : '')
+  // a subproblem's detail often leaves out its name (Let's Encrypt's do): put it in front
+  const subproblems = Array.isArray(data?.subproblems)
+    ? data.subproblems.map((p: any) => p?.detail && (typeof p.identifier?.value === 'string' ? `${p.identifier.value}: ${p.detail}` : p.detail))
+    : []
+  // userActionRequired (new terms of service, ...): the page to visit
+  const instance = short === 'userActionRequired' && typeof data?.instance === 'string' ? ` (see ${data.instance})` : ''
+  const detail = ([data?.detail, ...subproblems].filter(Boolean).join('; ') || (typeof res.data === 'string' ? res.data.slice(0, 200) : '')) + instance
   const message = `${method} ${url} failed: ${res.status}${short ? ` ${short}` : ''}${detail ? `: ${detail}` : ''}`
   if (!data && res.status < 500 && res.status !== 429) {
     return new AcmeError(ErrorCodes.CA_BAD_RESPONSE, message, { status: res.status })

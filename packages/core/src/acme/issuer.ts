@@ -97,7 +97,8 @@ export class AcmeIssuer implements Issuer {
           solvers: this.deps.solvers,
           demote: this.deps.demoted?.(request.names),
           challengeFailed: this.deps.challengeFailed,
-          replaces: request.replaces,
+          // RFC 9773 §5: only to a CA that has ARI (another may refuse the field)
+          replaces: typeof directory.renewalInfo === 'string' ? request.replaces : undefined,
           profile,
           preferredChain: this.options.preferredChain,
           poll: this.options.poll,

@@ -1,5 +1,5 @@
 import type { Authorization, Challenge, Order } from 'acme-client/types/rfc8555.js'
-import { AcmeError, ErrorCodes } from '../errors.js'
+import { AcmeError, ErrorCodes, isAcmeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { identifierOf } from '../names.js'
 import type { ChallengeSolver, ChallengeTask, ChallengeType } from '../challenges/solver.js'
@@ -73,8 +73,9 @@ async function orderWithin (req: OrderRequest, poll: PollOptions, signal: AbortS
       ...(req.profile ? { profile: req.profile } : {}),
     } as Parameters<InternalClient['createOrder']>[0]) as Order & { url: string }
   } catch (err) {
-    // RFC 9773 §5: a CA may refuse `replaces` (already replaced, unknown); order without it
-    if (!req.replaces || !(err instanceof AcmeError) || err.code !== ErrorCodes.CA_PROBLEM) throw err
+    // RFC 9773 §5: a CA may refuse `replaces` (already replaced, unknown); order without it.
+    // Other refusals (a rejected name, a CA error already retried) would only repeat
+    if (!req.replaces || !(err instanceof AcmeError) || !/:(alreadyReplaced|malformed)$/.test(err.problemType ?? '')) throw err
     logger.warn({ err: err.message }, 'the CA refused "replaces"; ordering without it')
     return orderWithin({ ...req, replaces: undefined }, poll, signal)
   }
@@ -89,9 +90,7 @@ async function orderWithin (req: OrderRequest, poll: PollOptions, signal: AbortS
 
   // every authorization is valid now, so the order is usually ready at once: look without waiting
   if (order.status === 'pending') order = await waitFor(client, order, ['ready', 'valid'], poll, signal, 'order', 0)
-  if (order.status === 'ready') {
-    order = { ...await client.finalizeOrder(order, req.csr), url: order.url } as Order & { url: string }
-  }
+  if (order.status === 'ready') order = await finalize(client, order, req.csr)
   if (order.status !== 'valid') order = await waitFor(client, order, ['valid'], poll, signal, 'order', 10)
   logger.debug({ order: order.url }, 'order valid')
   const certificate: unknown = await client.getCertificate(order, req.preferredChain)
@@ -99,6 +98,21 @@ async function orderWithin (req: OrderRequest, poll: PollOptions, signal: AbortS
     throw new AcmeError(ErrorCodes.CA_BAD_RESPONSE, `the CA sent no PEM certificate chain for ${order.url} (got ${typeof certificate === 'string' ? JSON.stringify(certificate.slice(0, 80)) : typeof certificate})`, { retryable: true })
   }
   return { certificate, orderUrl: order.url, challengeTypes: used.filter((t): t is ChallengeType => t !== undefined) }
+}
+
+/**
+ * Finalizes a ready order. A retried finalize whose first answer was lost gets orderNotReady
+ * (the CA has moved on): the order itself then says whether the CSR was taken.
+ */
+async function finalize (client: InternalClient, order: Order & { url: string }, csr: string): Promise<Order & { url: string }> {
+  try {
+    return { ...await client.finalizeOrder(order, csr), url: order.url } as Order & { url: string }
+  } catch (err) {
+    if (isAcmeError(err, ErrorCodes.ABORTED)) throw err
+    const current = await client.api.apiRequest(order.url, null, [200]).catch(() => null)
+    if (current && ['processing', 'valid'].includes(current.data?.status)) return { ...current.data, url: order.url }
+    throw err
+  }
 }
 
 /** Solves one authorization (unless already valid) and waits until the CA says valid. */
@@ -168,7 +182,8 @@ async function waitFor<T extends { url: string, status: string }> (
     const res = await client.api.apiRequest(item.url, null, [200])
     const current = { ...res.data, url: item.url } as T
     if (want.includes(current.status)) return current
-    if (current.status === 'invalid') throw invalidError(current, what)
+    // final states (RFC 8555 §7.1.6): waiting longer changes nothing
+    if (['invalid', 'deactivated', 'expired', 'revoked'].includes(current.status)) throw invalidError(current, what)
     const retryAfter = parseRetryAfter(res.headers['retry-after'])
     const caWait = retryAfter ? retryAfter.getTime() - Date.now() : 0
     delay = Math.max(Math.min(delay * poll.factor, hinted ? poll.initialMs : poll.maxMs), caWait)
@@ -181,7 +196,7 @@ function invalidError (item: Record<string, any>, what: string): AcmeError {
   const detail = error?.detail ?? 'no reason given'
   const name = item.identifier?.value ? ` for ${item.wildcard ? '*.' : ''}${item.identifier.value}` : ''
   const code = what === 'authorization' ? ErrorCodes.CHALLENGE_FAILED : ErrorCodes.CA_PROBLEM
-  return new AcmeError(code, `${what}${name} is invalid${failed ? ` (${failed.type})` : ''}: ${detail}`, {
+  return new AcmeError(code, `${what}${name} is ${item.status ?? 'invalid'}${failed ? ` (${failed.type})` : ''}: ${detail}`, {
     problemType: error?.type, retryable: true,
   })
 }

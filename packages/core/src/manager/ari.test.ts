@@ -67,4 +67,44 @@ describe('ARI (RFC 9773) through the proxy', () => {
       await http.close()
     }
   })
+
+  it('sends no `replaces` to a CA without renewalInfo (RFC 9773 §5)', async () => {
+    const plain = await startAcmeProxy({ upstream: pebble.directoryUrl, upstreamCa: pebble.caBundle, tls: pebble.tls, ari: false })
+    const manager = createCertificateManager({ directoryUrl: plain.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage: memoryStorage() })
+    const http = await serveHttp01(manager.http01)
+    try {
+      const name = await pointName(http.address, 'noari')
+      await manager.manage([name])
+      await manager.renew(name, { force: true })
+      const orders = plain.requests.filter((r) => r.resource === 'newOrder' && r.status === 201)
+      expect(orders).toHaveLength(2)
+      expect(orders.map((r) => (r.payload as { replaces?: string }).replaces)).toEqual([undefined, undefined])
+    } finally {
+      await manager.close()
+      await http.close()
+      await plain.close()
+    }
+  })
+
+  it('orders again without `replaces` when the CA says the certificate was already replaced, and only then', async () => {
+    proxy.setRenewalInfo('*', { start: new Date(Date.now() + 30 * 86400_000), end: new Date(Date.now() + 31 * 86400_000) })
+    const manager = createCertificateManager({ directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage: memoryStorage() })
+    const http = await serveHttp01(manager.http01)
+    try {
+      const name = await pointName(http.address, 'replaced')
+      await manager.manage([name])
+      const from = proxy.requests.length
+      proxy.inject({ resource: 'newOrder', action: { status: 409, problemType: 'alreadyReplaced', detail: 'already replaced' } })
+      await manager.renew(name, { force: true })
+      const orders = proxy.requests.slice(from).filter((r) => r.resource === 'newOrder')
+      expect(orders.map((r) => [r.status, typeof (r.payload as { replaces?: string }).replaces])).toEqual([[409, 'string'], [201, 'undefined']])
+      // a refusal about the name itself is not retried without `replaces`: it would only repeat
+      proxy.inject({ resource: 'newOrder', action: { status: 400, problemType: 'rejectedIdentifier', detail: 'no' } })
+      await expect(manager.renew(name, { force: true })).rejects.toThrow('rejectedIdentifier')
+    } finally {
+      proxy.clearFaults()
+      await manager.close()
+      await http.close()
+    }
+  })
 })

@@ -36,6 +36,47 @@ describe('CA faults', () => {
     }
   })
 
+  it('a finalize the CA took but whose answer was lost still gives the certificate, with one order', async () => {
+    const manager = createCertificateManager({
+      directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage: memoryStorage(),
+    })
+    const http = await serveHttp01(manager.http01)
+    try {
+      const name = await pointName(http.address, 'lost-finalize')
+      const from = proxy.requests.length
+      proxy.inject({ resource: 'finalize', action: { dropAnswer: true } })
+      await manager.manage([name])
+      const log = proxy.requests.slice(from)
+      // the retry is refused (orderNotReady: the order is processing or valid by then), and the order says it is done
+      expect(log.filter((r) => r.resource === 'finalize').map((r) => r.status)).toEqual([0, 403])
+      expect(log.filter((r) => r.resource === 'newOrder')).toHaveLength(1)
+      expect(manager.list()[0]?.status).toBe('valid')
+    } finally {
+      await manager.close()
+      await http.close()
+    }
+  })
+
+  it('an authorization that turns deactivated fails the order at once, naming the state (it was polled for 3 minutes)', async () => {
+    const manager = createCertificateManager({
+      directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage: memoryStorage(),
+    })
+    const http = await serveHttp01(manager.http01)
+    try {
+      const name = await pointName(http.address, 'deactivated')
+      proxy.inject({ resource: 'authz', action: { delayMs: 0 } }) // the first fetch goes through: pending
+      const body = JSON.stringify({ status: 'deactivated', identifier: { type: 'dns', value: name }, challenges: [] })
+      proxy.inject({ resource: 'authz', times: Infinity, action: { respond: { status: 200, headers: { 'content-type': 'application/json' }, body } } })
+      const started = Date.now()
+      await expect(manager.manage([name])).rejects.toThrow(`authorization for ${name} is deactivated`)
+      expect(Date.now() - started).toBeLessThan(10_000)
+    } finally {
+      proxy.clearFaults()
+      await manager.close()
+      await http.close()
+    }
+  })
+
   it('a long Retry-After is not slept in the request: the failure is stored with its next attempt time', async () => {
     const manager = createCertificateManager({
       directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true, storage: memoryStorage(),
