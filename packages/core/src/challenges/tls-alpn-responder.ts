@@ -22,7 +22,14 @@ const TTL_MS = 3600_000
  */
 export class TlsAlpnResponder implements ChallengeSolver {
   readonly type = 'tls-alpn-01'
+  /** the challenges this instance presented: current until its own cleanup() */
   private readonly contexts = new Map<string, { context: SecureContext, expires: number }>()
+  /**
+   * Contexts built from another instance's stored challenge, by key authorization. Only a cache:
+   * that instance's cleanup() and its next order happen elsewhere, so storage is read at every
+   * `acme-tls/1` handshake (a CA's; they are few) and says which one is current.
+   */
+  private readonly loaded = new Map<string, { keyAuthorization: string, context: SecureContext, expires: number }>()
   private readonly seen = new Map<string, () => void>()
 
   constructor (private readonly storage: Storage, private readonly logger: Logger) {}
@@ -69,12 +76,19 @@ export class TlsAlpnResponder implements ChallengeSolver {
     const name = safeName(servername)
     if (!name) return undefined
     const bytes = await this.storage.get(StorageKeys.tlsAlpn01(name)).catch(() => null)
-    if (!bytes) return undefined
+    if (!bytes) {
+      this.loaded.delete(name)
+      return undefined
+    }
     try {
       const entry = JSON.parse(Buffer.from(bytes).toString('utf8')) as StoredTlsAlpn
       if (entry.expires < Date.now()) return undefined
+      const cached = this.loaded.get(name)
+      if (cached?.keyAuthorization === entry.keyAuthorization) return cached.context
       const { context } = await createTlsAlpnChallenge(entry.identifier, entry.keyAuthorization)
-      this.contexts.set(name, { context, expires: entry.expires })
+      const now = Date.now()
+      for (const [key, old] of this.loaded) if (old.expires < now) this.loaded.delete(key)
+      this.loaded.set(name, { keyAuthorization: entry.keyAuthorization, context, expires: entry.expires })
       return context
     } catch (err) {
       this.logger.warn({ name, err: (err as Error).message }, 'unreadable TLS-ALPN-01 challenge in storage')
