@@ -109,21 +109,36 @@ async function register (ctx: AccountContext, storageKey: string): Promise<Store
 }
 
 /**
- * RFC 8555 §7.3.5 key rollover: the CA switches the account to a new key, then storage does.
+ * RFC 8555 §7.3.5 key rollover: the CA switches the account to a new key, then storage does,
+ * under the account lock (two instances rolling at once would each store their own key).
+ * When keyChange fails, the CA may still have switched (its answer lost, or a retry signed with
+ * the old key refused): the new key is then asked for the account, and kept if the CA knows it.
  * (acme-client's updateAccountKey builds its clients on the process-global axios, so the
  * inner JWS is built here with our transport.)
  */
 export async function rolloverAccountKey (ctx: AccountContext, account: StoredAccount): Promise<StoredAccount> {
-  const newKey = await generatePrivateKey('ec-p256')
-  const client = clientFor(ctx, account.accountKey, account.accountUrl)
-  const next = clientFor(ctx, newKey, account.accountUrl)
-  const url = await next.http.getResourceUrl('keyChange')
-  const inner = (next.http as unknown as { createSignedBody (url: string, payload: unknown): unknown })
-    .createSignedBody(url, { account: account.accountUrl, oldKey: (client.http as unknown as { getJwk (): unknown }).getJwk() })
-  await client.api.apiRequest(url, inner, [200])
-  const rolled = { ...account, accountKey: newKey }
-  await ctx.storage.put(StorageKeys.account(ctx.issuerKey, ctx.email), JSON.stringify(rolled))
-  return rolled
+  const storageKey = StorageKeys.account(ctx.issuerKey, ctx.email)
+  const lock = await ctx.storage.lock(LockNames.account(ctx.issuerKey, ctx.email), { signal: ctx.signal })
+  try {
+    const current = await readAccount(ctx.storage, storageKey) ?? account
+    const newKey = await generatePrivateKey('ec-p256')
+    const client = clientFor(ctx, current.accountKey, current.accountUrl)
+    const next = clientFor(ctx, newKey, current.accountUrl)
+    const url = await next.http.getResourceUrl('keyChange')
+    const inner = (next.http as unknown as { createSignedBody (url: string, payload: unknown): unknown })
+      .createSignedBody(url, { account: current.accountUrl, oldKey: (client.http as unknown as { getJwk (): unknown }).getJwk() })
+    try {
+      await client.api.apiRequest(url, inner, [200])
+    } catch (err) {
+      if (isAcmeError(err, ErrorCodes.ABORTED) || !await next.api.apiRequest(current.accountUrl, null, [200]).then(() => true, () => false)) throw err
+      ctx.logger.warn({ account: current.accountUrl, err: (err as Error).message }, 'keyChange failed, but the CA knows the new key: keeping it')
+    }
+    const rolled = { ...current, accountKey: newKey }
+    await ctx.storage.put(storageKey, JSON.stringify(rolled))
+    return rolled
+  } finally {
+    await lock.release()
+  }
 }
 
 /** A short-lived acme-client Client for one operation (its signal aborts every request). */

@@ -43,6 +43,22 @@ describe('accounts, profiles, chains, revocation, IP identifiers, issuer fallbac
     expect(stored.accountKey).toBe(after.accountKey)
   })
 
+  it('keeps the new key when the CA switched to it but its keyChange answer was lost', async () => {
+    const storage = memoryStorage()
+    const issuer = new AcmeIssuer({ directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle, termsOfServiceAgreed: true }, { storage, solvers: [], logger: silentLogger })
+    cleanups.push(() => issuer.close())
+    await issuer.account()
+    proxy.inject({ resource: 'keyChange', action: { dropAnswer: true } })
+    const after = await issuer.rolloverAccountKey()
+    const stored = JSON.parse(Buffer.from((await storage.get(StorageKeys.account(issuer.key, undefined)))!).toString())
+    expect(stored.accountKey).toBe(after.accountKey)
+    // the account works with the stored key
+    const { manager, http } = await setup({ storage })
+    const name = await pointName(http.address, 'rolled')
+    await manager.manage([name])
+    expect(manager.list()[0]!.status).toBe('valid')
+  })
+
   it('registers again, once, when the CA no longer knows the stored account', async () => {
     const storage = memoryStorage()
     const key = StorageKeys.account(issuerKeyOf(proxy.directoryUrl), undefined)
