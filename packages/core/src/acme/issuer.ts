@@ -132,7 +132,13 @@ export class AcmeIssuer implements Issuer {
 
   async revoke (bundle: CertificateBundle, reason = 0): Promise<void> {
     const account = await this.account()
-    await clientFor(this.ctx, account.accountKey, account.accountUrl).revokeCertificate(bundle.certificate, { reason })
+    try {
+      await clientFor(this.ctx, account.accountKey, account.accountUrl).revokeCertificate(bundle.certificate, { reason })
+    } catch (err) {
+      // revoked before (elsewhere, or by a first try whose answer was lost): what was asked for holds
+      if (!(isAcmeError(err) && err.problemType?.endsWith(':alreadyRevoked'))) throw err
+      this.deps.logger.info({ serial: bundle.serial }, 'the certificate was already revoked')
+    }
   }
 
   /** Rolls the account key over at the CA and in storage (RFC 8555 §7.3.5). */
