@@ -98,3 +98,15 @@ export function describe (value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`
   return `a ${typeof value === 'object' ? value.constructor?.name ?? 'object' : typeof value}`
 }
+
+/**
+ * Hides the credentials of `scheme://user:password@host...` for messages and logs: everything
+ * up to the last `@` counts as credentials, since passwords may hold `/`, `@` or `:` unencoded
+ * (base64 secrets). The user name stays when it is plainly one; masking too much is harmless.
+ */
+export function maskUrl (url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)(.*)@/is, (_all, scheme: string, info: string) => {
+    const user = /^[^:/?#@]*/.exec(info)![0]
+    return `${scheme}${info[user.length] === ':' ? `${user}:***` : '***'}@`
+  })
+}

@@ -120,6 +120,15 @@ describe('storageFromUrl: parsing', () => {
     expect(err.message).not.toContain('hunter2')
   })
 
+  it('masks the whole password, even one holding / or @ (up to the last @)', async () => {
+    for (const url of ['redis://admin:hunter2/def@cache:6379/0', 'redis://admin:hunter2@ss@cache:6379/x', 'redis://admin:hunter2@ss@cache:6379/0?nmespace=x']) {
+      const err = await storageFromUrl(url).catch((e: unknown) => e) as Error & { code?: string }
+      expect(err.code, url).toBe('ERR_ACME_INVALID_OPTION')
+      expect(err.message, url).toContain('redis://admin:***@cache')
+      expect(err.message, url).not.toMatch(/hunter2|def@|ss@/)
+    }
+  })
+
   it('loads only the adapter its scheme needs: a file: user never loads node-redis or the AWS SDK', async () => {
     const script = `
       import { createRequire } from 'node:module'

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { AcmeError, ErrorCodes } from '@fastify-acme/core'
+import { AcmeError, ErrorCodes, maskUrl } from '@fastify-acme/core'
 import type { Storage } from '@fastify-acme/core'
 import type { FsStorageOptions } from './fs/index.js'
 import type { RedisStorageOptions } from './redis/index.js'
@@ -126,11 +126,6 @@ function parse (url: string): URL {
 }
 
 function bad (url: unknown, problem: string): never {
-  const shown = typeof url === 'string' ? JSON.stringify(mask(url).slice(0, 200)) : String(url)
+  const shown = typeof url === 'string' ? JSON.stringify(maskUrl(url).slice(0, 200)) : String(url)
   throw new AcmeError(ErrorCodes.INVALID_OPTION, `storage URL ${shown} ${problem}`)
-}
-
-/** Hides the password of `scheme://user:password@host` in messages. */
-function mask (url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@')
 }

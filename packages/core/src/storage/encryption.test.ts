@@ -67,6 +67,19 @@ describe('encryptedStorage', () => {
     assert.equal(Buffer.from((await s.get('v'))!).toString(), 'a value worth protecting')
   })
 
+  it('says plainly that a value written before encryption was turned on is not encrypted, and never returns it', async () => {
+    const inner = memoryStorage()
+    await inner.put('certificates/a.com/bundle.json', '{"chain":"-----BEGIN CERTIFICATE-----"}')
+    const s = encryptedStorage(inner, { keys: [oldKey] })
+    await assert.rejects(s.get('certificates/a.com/bundle.json'), (err: { code?: string, message?: string }) => {
+      assert.equal(err.code, 'ERR_ACME_STORAGE_CORRUPT')
+      assert.match(err.message!, /value at "certificates\/a.com\/bundle.json" is not encrypted \(plaintext/)
+      assert.match(err.message!, /was encryption turned on over an existing storage\?/)
+      assert.doesNotMatch(err.message!, /BEGIN CERTIFICATE/)
+      return true
+    })
+  })
+
   it('rejects a value copied under another key (the storage key is authenticated)', async () => {
     const inner = memoryStorage()
     const s = encryptedStorage(inner, { keys: [oldKey] })

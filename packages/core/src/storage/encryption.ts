@@ -70,9 +70,13 @@ export function encryptedStorage (inner: Storage, options: EncryptedStorageOptio
 
   const decrypt = (key: string, blob: Uint8Array): Uint8Array => {
     const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength)
-    if (bytes.length < ENCRYPTION_OVERHEAD || !isEncryptedValue(bytes)) {
-      throw corrupt(key, 'is not an encrypted value (bad header)')
+    // Said plainly: the usual cause is encryption turned on over a storage written without it,
+    // and reading such a value anyway would let anyone with write access plant values.
+    if (!isEncryptedValue(bytes)) {
+      throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `value at "${key}" is not encrypted (plaintext, or written by something else): ` +
+        'was encryption turned on over an existing storage? Migrate it as docs/storage.md "Turning encryption on" describes')
     }
+    if (bytes.length < ENCRYPTION_OVERHEAD) throw corrupt(key, `is truncated (${bytes.length} bytes, shorter than its header)`)
     if (bytes[MAGIC.length] !== VERSION) throw corrupt(key, `has unknown format version ${bytes[MAGIC.length]}`)
     let offset = MAGIC.length + 1
     const head = bytes.subarray(0, offset + KEY_ID_BYTES)

@@ -53,19 +53,78 @@ describe('createLockHandle', () => {
     assert.equal(calls, after, 'renewed after release')
   })
 
-  it('fires lost when the backend says the lease is gone, and release() then leaves the backend alone', async () => {
+  it('fires lost when the backend says the lease is gone; release() then only tries the guarded release, without throwing', async () => {
     let released = 0
     const handle = createLockHandle({
       name: 'gone',
       token: 't',
       fence: 1,
       ttlMs: 60,
-      backend: { renew: async () => false, release: async () => { released++ } },
+      backend: { renew: async () => false, release: async () => { released++; throw new Error('not ours any more') } },
     })
     await lostAfter(handle.lost, Date.now())
     await assert.rejects(handle.renew(), (err: { code?: string }) => err.code === 'ERR_ACME_LOCK_LOST')
     await handle.release()
-    assert.equal(released, 0)
+    await handle.release()
+    assert.equal(released, 1)
+  })
+
+  it('counts the first lease from leaseStartedAt (acquire sent), not from when a slow reply arrived', async () => {
+    // the acquire request went out 400 ms ago: the server's lease ends 200 ms from now
+    const sentAt = Date.now() - 400
+    const handle = createLockHandle({
+      name: 'slow-reply',
+      token: 't',
+      fence: 1,
+      ttlMs: 600,
+      leaseStartedAt: sentAt,
+      backend: { renew: () => new Promise<boolean>(() => {}), release: async () => {} },
+    })
+    const ms = await Promise.race([lostAfter(handle.lost, sentAt), new Promise<number>((resolve) => setTimeout(() => resolve(-1), 2000))])
+    assert.ok(ms >= 590 && ms <= 700, `lost fired ${ms} ms after the acquire was sent (ttl 600)`)
+  })
+
+  it('renews at once when a slow acquire reply used up a third of the lease', async () => {
+    let renewals = 0
+    const handle = createLockHandle({
+      name: 'late',
+      token: 't',
+      fence: 1,
+      ttlMs: 3000,
+      leaseStartedAt: Date.now() - 1500,
+      backend: { renew: async () => { renewals++; return true }, release: async () => {} },
+    })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal(renewals, 1)
+    assert.equal(handle.lost.aborted, false)
+    await handle.release()
+  })
+
+  it('release() after a loss by the local deadline still frees the lease on the server (slow renewals may have landed)', async () => {
+    let released = 0
+    const handle = createLockHandle({
+      name: 'slow-renewals',
+      token: 't',
+      fence: 1,
+      ttlMs: 150,
+      backend: { renew: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 400)), release: async () => { released++ } },
+    })
+    await lostAfter(handle.lost, Date.now())
+    await handle.release()
+    assert.equal(released, 1)
+  })
+
+  it('refuses a ttlMs that Node timers cannot count (over 2^31-1 ms), naming it, and frees the lease', async () => {
+    let released = 0
+    assert.throws(() => createLockHandle({
+      name: 'month',
+      token: 't',
+      fence: 1,
+      ttlMs: 30 * 24 * 3600 * 1000,
+      backend: { renew: async () => true, release: async () => { released++ } },
+    }), (err: { code?: string, message?: string }) => err.code === 'ERR_ACME_INVALID_OPTION' && /"ttlMs".*got 2592000000/.test(err.message ?? ''))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(released, 1)
   })
 })
 

@@ -2,6 +2,8 @@ import { AcmeError, ErrorCodes } from '../errors.js'
 import type { LockHandle } from './contract.js'
 
 export const DEFAULT_LOCK_TTL_MS = 30_000
+/** Longest lease: Node's timers fire at once past 2^31-1 ms (~24.8 days), which would lose the lock at once. */
+export const MAX_LOCK_TTL_MS = 2_147_483_647
 
 /** What an adapter provides for one held lock; `createLockHandle` does the rest. */
 export interface LeaseBackend {
@@ -16,6 +18,13 @@ export interface LockHandleInit {
   token: string
   fence: number
   ttlMs: number
+  /**
+   * When the request that acquired the lease was sent (Date.now()). The server's lease may
+   * start any time after that, so the local one must count from there and not from when the
+   * (possibly slow) reply arrived, or `lost` would fire after another instance took over.
+   * Default: now.
+   */
+  leaseStartedAt?: number
   backend: LeaseBackend
 }
 
@@ -29,8 +38,13 @@ export interface LockHandleInit {
  */
 export function createLockHandle (init: LockHandleInit): LockHandle {
   const { backend, ttlMs } = init
+  if (!(ttlMs > 0 && ttlMs <= MAX_LOCK_TTL_MS)) {
+    // the lease is already taken: free it (token-guarded) rather than leave it for a whole ttl
+    backend.release().catch(() => {})
+    throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock "${init.name}": option "ttlMs" must be from 1 to ${MAX_LOCK_TTL_MS} ms (~24.8 days), got ${String(ttlMs)}`)
+  }
   const controller = new AbortController()
-  let lastRenewed = Date.now()
+  let lastRenewed = Math.min(init.leaseStartedAt ?? Date.now(), Date.now())
   let released = false
   let renewing: Promise<void> | undefined
 
@@ -73,9 +87,12 @@ export function createLockHandle (init: LockHandleInit): LockHandle {
     renewing ??= renewOnce().finally(() => { renewing = undefined })
     return renewing
   }
-  const timer = setInterval(tick, Math.max(10, Math.floor(ttlMs / 3)))
+  const every = Math.max(10, Math.floor(ttlMs / 3))
+  const timer = setInterval(tick, every)
   timer.unref()
   armDeadline()
+  // a slow acquire reply already used up part of the lease: renew now rather than a full tick later
+  if (Date.now() - lastRenewed >= every) tick()?.catch(() => {})
 
   return {
     name: init.name,
@@ -93,7 +110,11 @@ export function createLockHandle (init: LockHandleInit): LockHandle {
       clearInterval(timer)
       clearTimeout(deadline)
       await renewing
+      // After a loss by the local deadline our slow renewals may still have landed, leaving the
+      // lease ours on the server: free it, or every other instance waits a whole ttl. The
+      // backend's release is token-guarded, so it never frees another holder's lock.
       if (!controller.signal.aborted) await backend.release()
+      else await backend.release().catch(() => {})
       if (!controller.signal.aborted) controller.abort(new AcmeError(ErrorCodes.LOCK_LOST, `lock "${init.name}" was released`))
     },
   }

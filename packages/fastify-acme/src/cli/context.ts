@@ -1,5 +1,5 @@
 import {
-  CertificateManager, encryptedStorage, findStoredBundle, issuerKeyOf, KEY_TYPES, parseEncryptionKeys, resolveDirectoryUrl, storedAccountEmails,
+  CertificateManager, encryptedStorage, findStoredBundle, issuerKeyOf, KEY_TYPES, maskUrl, parseEncryptionKeys, resolveDirectoryUrl, storedAccountEmails,
   type CertificateBundle, type EabCredentials, type EncryptionKey, type KeyType, type Logger, type Storage,
 } from '@fastify-acme/core'
 import { storageFromUrl } from '@fastify-acme/storage-adapters'
@@ -92,7 +92,7 @@ export async function openStorage (ctx: CliContext, opts: { create?: boolean } =
 
 /** The storage URL with any password masked, for output. */
 export function shownStorageUrl (ctx: CliContext): string {
-  return ctx.storageUrl.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@')
+  return maskUrl(ctx.storageUrl)
 }
 
 /** Opens the storage, finds the certificate for `name` (exit 4 when none), runs `work`, closes the storage. */

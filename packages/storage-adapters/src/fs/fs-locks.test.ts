@@ -14,6 +14,15 @@ const freshDir = () => join(base, `t${n++}`)
 const readRecord = async (path: string) => JSON.parse(await fs.readFile(path, 'utf8'))
 
 describe('fsStorage locks', () => {
+  it('refuses a lease longer than Node timers can count (2^31-1 ms), before writing anything', async () => {
+    const dir = freshDir()
+    assert.throws(() => fsStorage({ dir, lockTtlMs: 2 ** 31 }), { code: 'ERR_ACME_INVALID_OPTION', message: /"lockTtlMs".*got 2147483648/ })
+    const s = fsStorage({ dir })
+    await assert.rejects(s.tryLock!('long', { ttlMs: 2 ** 31 }), { code: 'ERR_ACME_INVALID_OPTION', message: /"ttlMs".*got 2147483648/ })
+    assert.deepEqual(await generations(join(dir, '#locks', 'long')), [])
+    await s.close!()
+  })
+
   it('keeps locks outside the key space: a lock and a key of the same name are independent', async () => {
     const dir = freshDir()
     const s = fsStorage({ dir })

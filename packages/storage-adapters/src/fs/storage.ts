@@ -3,7 +3,7 @@ import type { Dirent } from 'node:fs'
 import fs from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import {
-  AcmeError, DEFAULT_LOCK_TTL_MS, ErrorCodes, assertStorageKey, closingGate, createLockHandle, pollForLock,
+  AcmeError, DEFAULT_LOCK_TTL_MS, ErrorCodes, MAX_LOCK_TTL_MS, assertStorageKey, closingGate, createLockHandle, pollForLock,
   type LockHandle, type LockOptions, type Storage, type StorageStat,
 } from '@fastify-acme/core'
 import { makeDirs, sweepTempFiles, syncDir, writeFileAtomic } from './atomic-file.js'
@@ -53,7 +53,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
   if (typeof options?.dir !== 'string' || options.dir === '') {
     throw new AcmeError(ErrorCodes.INVALID_OPTION, 'fsStorage: option "dir" must be a non-empty path')
   }
-  const lockTtlMs = positive('lockTtlMs', options.lockTtlMs, DEFAULT_LOCK_TTL_MS)
+  const lockTtlMs = positive('lockTtlMs', options.lockTtlMs, DEFAULT_LOCK_TTL_MS, MAX_LOCK_TTL_MS)
   const lockPollMs = positive('lockPollMs', options.lockPollMs, 250)
   const tempMaxAgeMs = positive('tempMaxAgeMs', options.tempMaxAgeMs, 60_000)
   const root = resolve(options.dir)
@@ -80,9 +80,10 @@ export function fsStorage (options: FsStorageOptions): Storage {
 
   const acquire = async (name: string, opts: Omit<LockOptions, 'signal'>): Promise<LockHandle | null> => {
     const dir = lockDirOf(name)
-    const ttlMs = positive('ttlMs', opts.ttlMs, lockTtlMs)
+    const ttlMs = positive('ttlMs', opts.ttlMs, lockTtlMs, MAX_LOCK_TTL_MS)
     await ready
     const token = randomUUID()
+    const leaseStartedAt = Date.now() // the record's heartbeat is taken after this
     const fence = await acquireLockFile(dir, token, ttlMs, lockTtlMs).catch((err: unknown) => { throw storageError('lock', name, err) })
     if (fence === null) return null
     const handle = createLockHandle({
@@ -90,6 +91,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
       token,
       fence,
       ttlMs,
+      leaseStartedAt,
       backend: {
         renew: () => renewLockFile(dir, fence, token, ttlMs),
         async release () {
@@ -214,10 +216,11 @@ export function fsStorage (options: FsStorageOptions): Storage {
   }
 }
 
-function positive (name: string, value: unknown, fallback: number): number {
+function positive (name: string, value: unknown, fallback: number, max = Infinity): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new AcmeError(ErrorCodes.INVALID_OPTION, `fsStorage: option "${name}" must be a positive number of ms, got ${String(value)}`)
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
+    const range = max === Infinity ? 'a positive number of ms' : `a positive number of ms, at most ${max} (~24.8 days: Node's timers cannot count longer)`
+    throw new AcmeError(ErrorCodes.INVALID_OPTION, `fsStorage: option "${name}" must be ${range}, got ${String(value)}`)
   }
   return value
 }

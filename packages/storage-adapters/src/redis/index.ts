@@ -1,4 +1,4 @@
-import { AcmeError, DEFAULT_LOCK_TTL_MS, ErrorCodes, assertStorageKey, pollForLock } from '@fastify-acme/core'
+import { AcmeError, DEFAULT_LOCK_TTL_MS, ErrorCodes, MAX_LOCK_TTL_MS, assertStorageKey, maskUrl, pollForLock } from '@fastify-acme/core'
 import type { LockHandle, LockOptions, Storage, StorageStat } from '@fastify-acme/core'
 import { errorText, isNodeRedisClient, isRedisConnection, nodeRedisConnection, withTimeout } from './connection.js'
 import type { NodeRedisClient, RedisConnection, RedisSubscriber } from './connection.js'
@@ -65,6 +65,8 @@ export function redisStorage (opts: RedisStorageOptions = {}): RedisStorage {
   const timeoutMs = positive('commandTimeoutMs', opts.commandTimeoutMs, 5000)
   const pollMs = positive('pollMs', opts.pollMs, 250)
   const lockTtlMs = positive('lockTtlMs', opts.lockTtlMs, DEFAULT_LOCK_TTL_MS)
+  if (lockTtlMs > MAX_LOCK_TTL_MS) invalid('lockTtlMs', lockTtlMs, `at most ${MAX_LOCK_TTL_MS} ms (~24.8 days; Node's timers cannot count longer)`)
+  checkConnectionOptions(opts)
   const logger = opts.logger ?? consoleOnce
   const tag = `{${namespace}}`
   const keys = { data: `${tag}:d`, mtime: `${tag}:m`, index: `${tag}:i`, changes: `${tag}:changes`, released: `${tag}:released` }
@@ -89,7 +91,14 @@ export function redisStorage (opts: RedisStorageOptions = {}): RedisStorage {
 
   const run = async <T>(what: string, fn: (conn: RedisConnection) => Promise<T>): Promise<T> => {
     if (closed) throw new AcmeError(ErrorCodes.CLOSED, `redis storage "${namespace}" is closed`)
-    const conn = await connection
+    let conn: RedisConnection
+    try {
+      conn = await connection
+    } catch (err) {
+      // openConnection's errors are AcmeErrors already; this keeps anything else (and a URL in it) out
+      if (err instanceof AcmeError) throw err
+      throw new AcmeError(ErrorCodes.STORAGE, `redis ${what} failed: could not open the connection: ${maskUrl(errorText(err))}`, { retryable: true })
+    }
     if (opts.checkServer !== false) checkServer().catch(() => {})
     try {
       return await fn(conn)
@@ -199,14 +208,42 @@ export function redisStorage (opts: RedisStorageOptions = {}): RedisStorage {
   }
 }
 
-async function openConnection (opts: RedisStorageOptions, onError: (err: Error) => void): Promise<RedisConnection> {
+/**
+ * Checks `client` and `url` when the storage is made, so that a bad one fails there with
+ * ERR_ACME_INVALID_OPTION and not as a raw TypeError at every operation (whose `input` would
+ * carry the URL, password included, into the logs).
+ */
+function checkConnectionOptions (opts: RedisStorageOptions): void {
   if (opts.client !== undefined && opts.url !== undefined) invalid('url', opts.url, 'omitted when `client` is given')
+  if (opts.client !== undefined) {
+    if (!isRedisConnection(opts.client) && !isNodeRedisClient(opts.client)) invalid('client', opts.client, 'a node-redis client or a connection from fromIoredis()')
+    return
+  }
+  if (typeof opts.url !== 'string' || !/^rediss?:\/\//.test(opts.url)) invalid('url', opts.url, 'a redis:// or rediss:// URL (or pass `client`)')
+  // the TypeError is dropped, not kept as cause: its `input` is the whole URL
+  let parsed: URL
+  try { parsed = new URL(opts.url) } catch { return invalid('url', opts.url, 'a valid redis:// or rediss:// URL (it cannot be parsed)') }
+  // what node-redis would refuse later, when it parses the URL itself
+  if (!/^\/?(\d+)?$/.test(parsed.pathname)) invalid('url', opts.url, 'a redis URL whose path, if any, is a database number')
+  try {
+    decodeURIComponent(parsed.username)
+    decodeURIComponent(parsed.password)
+  } catch {
+    invalid('url', opts.url, 'a redis URL with a percent-encoded user name and password')
+  }
+}
+
+async function openConnection (opts: RedisStorageOptions, onError: (err: Error) => void): Promise<RedisConnection> {
   if (isRedisConnection(opts.client)) return opts.client
   if (isNodeRedisClient(opts.client)) return nodeRedisConnection(opts.client, false, onError)
-  if (opts.client !== undefined) invalid('client', opts.client, 'a node-redis client or a connection from fromIoredis()')
-  if (typeof opts.url !== 'string' || !/^rediss?:\/\//.test(opts.url)) invalid('url', opts.url, 'a redis:// or rediss:// URL (or pass `client`)')
   const { createClient } = await import('redis')
-  const client = createClient({ ...opts.clientOptions, url: opts.url }) as unknown as NodeRedisClient
+  let client: NodeRedisClient
+  try {
+    client = createClient({ ...opts.clientOptions, url: opts.url }) as unknown as NodeRedisClient
+  } catch (err) {
+    // node-redis parses the URL itself (database, credentials); its errors may quote it
+    return invalid('url', opts.url, `a URL node-redis accepts (${maskUrl(errorText(err))})`)
+  }
   client.on('error', onError)
   // Not awaited: while Redis is unreachable, commands wait in node-redis's offline queue and
   // fail after commandTimeoutMs instead of blocking the first operation forever.
@@ -240,7 +277,10 @@ function positive (name: string, value: number | undefined, fallback: number): n
   return value
 }
 
+/** Names the bad value (a URL with its password masked); objects and functions by their type. */
 function invalid (name: string, value: unknown, expected: string): never {
-  const shown = typeof value === 'string' ? JSON.stringify(value.replace(/\/\/[^@/]*@/, '//***@')) : typeof value
+  const shown = typeof value === 'string'
+    ? JSON.stringify(maskUrl(value))
+    : value === null || (typeof value !== 'object' && typeof value !== 'function') ? String(value) : typeof value
   throw new AcmeError(ErrorCodes.INVALID_OPTION, `redisStorage option "${name}" must be ${expected}, got ${shown}`)
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { AcmeError, ErrorCodes, closingGate, createLockHandle } from '@fastify-acme/core'
+import { AcmeError, ErrorCodes, MAX_LOCK_TTL_MS, closingGate, createLockHandle } from '@fastify-acme/core'
 import type { LockHandle } from '@fastify-acme/core'
 import type { RedisConnection } from './connection.js'
 import { ACQUIRE, RELEASE, RENEW, runScript } from './scripts.js'
@@ -25,11 +25,15 @@ export function createRedisLocks ({ keyPrefix, releasedChannel, timeoutMs, run }
     if (typeof name !== 'string' || name === '' || name.length > 1024) {
       throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock name must be a string of 1 to 1024 characters, got ${typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : typeof name}`)
     }
-    if (!Number.isInteger(ttlMs) || ttlMs <= 0) throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock option "ttlMs" must be a positive integer, got ${String(ttlMs)}`)
+    if (!Number.isInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_LOCK_TTL_MS) {
+      throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock option "ttlMs" must be an integer from 1 to ${MAX_LOCK_TTL_MS} (ms, ~24.8 days), got ${String(ttlMs)}`)
+    }
     const lockKey = `${keyPrefix}:l:${name}`
     const token = randomUUID()
     const release = (conn: RedisConnection) => runScript(conn, RELEASE, [lockKey], [token, releasedChannel, name], { timeoutMs })
     let fence: unknown
+    // the server's lease starts at the SET, somewhere between now and the reply
+    const leaseStartedAt = Date.now()
     try {
       fence = await run(`lock "${name}"`, (conn) => runScript(conn, ACQUIRE, [lockKey, `${keyPrefix}:f:${name}`], [token, String(ttlMs)], { timeoutMs }))
     } catch (err) {
@@ -48,6 +52,7 @@ export function createRedisLocks ({ keyPrefix, releasedChannel, timeoutMs, run }
       token,
       fence: Number(fence),
       ttlMs,
+      leaseStartedAt,
       backend: {
         renew: async () => await run(`renew of lock "${name}"`, (conn) =>
           runScript(conn, RENEW, [lockKey], [token, String(ttlMs)], { timeoutMs: renewTimeoutMs })) === 1,

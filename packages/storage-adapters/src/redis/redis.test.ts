@@ -4,7 +4,7 @@ import { createClient } from 'redis'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { nodeRedisConnection, type RedisConnection } from './connection.js'
 import { redisStorage } from './index.js'
-import { ACQUIRE } from './scripts.js'
+import { ACQUIRE, RENEW } from './scripts.js'
 import { keySlot, randomNamespace, rawClient, sleep, storageOn, text, waitFor } from './redis.test-helpers.js'
 
 const url = () => services().redis.url
@@ -181,22 +181,53 @@ describe('redis storage: keys and clients', () => {
       [{ url: url(), lockTtlMs: 0 }, /lockTtlMs/],
       [{ url: url(), pollMs: 1.5 }, /pollMs/],
       [{ url: url(), commandTimeoutMs: -1 }, /commandTimeoutMs/],
-    ]
-    for (const [opts, message] of cases) {
-      expect(() => redisStorage(opts)).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(message) }))
-    }
-    const later: Array<[Parameters<typeof redisStorage>[0], RegExp]> = [
       [{ url: 'http://localhost:6379' }, /"url".*http:\/\/localhost/],
       [{}, /"url"/],
       [{ url: 'redis://user:secret@localhost:1', client: createClient() }, /"url".*\*\*\*@/],
       [{ client: {} as never }, /"client"/],
     ]
-    for (const [opts, message] of later) {
-      const storage = redisStorage({ ...opts, logger: { warn () {} } })
-      const err = await storage.get('a/b').catch((e: unknown) => e)
-      expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(message) })
-      expect((err as Error).message).not.toContain('secret')
+    for (const [opts, message] of cases) {
+      expect(() => redisStorage(opts)).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(message) }))
     }
+  })
+
+  it('shows the bad value of a numeric option, not its type', () => {
+    const cases: Array<[Parameters<typeof redisStorage>[0], string]> = [
+      [{ url: url(), commandTimeoutMs: 1.5 }, '"commandTimeoutMs" must be a positive integer (ms), got 1.5'],
+      [{ url: url(), lockTtlMs: -1 }, '"lockTtlMs" must be a positive integer (ms), got -1'],
+      [{ url: url(), pollMs: Number.NaN }, 'got NaN'],
+      [{ url: url(), checkServer: true, namespace: 7 as never }, '"namespace" must be a string of 1 to 200 characters without { or }, got 7'],
+    ]
+    for (const [opts, message] of cases) {
+      expect(() => redisStorage(opts)).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining(message) }))
+    }
+  })
+
+  it('refuses a malformed URL when made, without the raw TypeError, and never shows its password', () => {
+    const cases = [
+      'redis://user:hunter2@127.0.0.1:notaport',
+      'redis://admin:hunter2/def@cache:6379/0',
+      'redis://admin:hunter2@ss@cache:6379/x',
+      'redis://admin:hunter2%zz@cache:6379',
+      'http://admin:hunter2/def@cache:6379/0',
+    ]
+    for (const bad of cases) {
+      let err: (Error & { code?: string, input?: unknown }) | undefined
+      try { redisStorage({ url: bad }) } catch (e) { err = e as typeof err }
+      expect(err, bad).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(/"url" must be/) })
+      expect(err!.message, bad).not.toMatch(/hunter2|ss@|def@/)
+      expect(err!.cause, bad).toBeUndefined()
+      expect(err!.input, bad).toBeUndefined()
+    }
+  })
+
+  it('refuses a lease longer than Node timers can count (2^31-1 ms), naming it, and takes no lock', async () => {
+    expect(() => redisStorage({ url: url(), lockTtlMs: 2 ** 31 })).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(/"lockTtlMs".*got 2147483648/) }))
+    const storage = storageOn(url())
+    await expect(storage.tryLock('n', { ttlMs: 30 * 24 * 3600 * 1000 })).rejects.toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(/"ttlMs".*got 2592000000/) })
+    await expect(storage.lock('n', { ttlMs: 2 ** 31 })).rejects.toMatchObject({ code: 'ERR_ACME_INVALID_OPTION' })
+    const raw = await rawClient(url())
+    expect(await raw.exists(`{${storage.namespace}}:l:n`)).toBe(0)
   })
 
   it('fails fast with ERR_ACME_STORAGE (not a hang) when Redis cannot be reached', async () => {
@@ -300,6 +331,69 @@ describe('redis storage: locks', () => {
     const b = storageOn(url(), { namespace: a.namespace })
     await expect(a.tryLock('n', { ttlMs: 60_000 })).rejects.toMatchObject({ code: 'ERR_ACME_STORAGE', message: expect.stringMatching(/ECONNRESET/) })
     await waitFor(async () => (await b.tryLock('n').then((h) => h?.release().then(() => true)) ?? false) === true, 1000)
+  })
+
+  it('times the first lease from before the SET: with a slow acquire reply, lost still fires by the server\'s expiry', async () => {
+    const client = createClient({ url: url() })
+    client.on('error', () => {})
+    await client.connect()
+    onTestFinished(() => { client.destroy() })
+    const inner = nodeRedisConnection(client, false, () => {})
+    let sentAt = 0
+    let cut = false
+    const slow: RedisConnection = {
+      ...inner,
+      async send (args, o) {
+        if (cut) throw new Error('partitioned')
+        if (args[1] !== ACQUIRE.sha && args[1] !== ACQUIRE.source) return inner.send(args, o)
+        sentAt = Date.now()
+        const reply = await inner.send(args, o)
+        await sleep(400) // the SET ran; its reply is slow
+        cut = true // and then A is partitioned: no renewal gets through
+        return reply
+      },
+    }
+    const a = redisStorage({ client: slow, namespace: randomNamespace(), checkServer: false, logger: { warn () {} } })
+    onTestFinished(() => a.close())
+    const b = storageOn(url(), { namespace: a.namespace, pollMs: 10 })
+    const held = (await a.tryLock('n', { ttlMs: 600 }))!
+    let lostAt = 0
+    held.lost.addEventListener('abort', () => { lostAt = Date.now() })
+    const taken = await b.lock('n', { ttlMs: 5000 })
+    const takenAt = Date.now()
+    await waitFor(() => lostAt > 0, 1500)
+    // the old holder must give up no later than the server let another one in
+    expect(lostAt - sentAt).toBeLessThanOrEqual(620)
+    expect(lostAt).toBeLessThanOrEqual(takenAt + 20)
+    await taken.release()
+  })
+
+  it('release() after a loss by the local deadline still frees the lock its landed renewals kept alive', async () => {
+    const client = createClient({ url: url() })
+    client.on('error', () => {})
+    await client.connect()
+    onTestFinished(() => { client.destroy() })
+    const inner = nodeRedisConnection(client, false, () => {})
+    let renewalsFail = false
+    const lossy: RedisConnection = {
+      ...inner,
+      async send (args, o) {
+        const reply = await inner.send(args, o)
+        // the renewal is applied, but its reply never arrives in time
+        if (renewalsFail && (args[1] === RENEW.sha || args[1] === RENEW.source)) throw new Error('timed out')
+        return reply
+      },
+    }
+    const a = redisStorage({ client: lossy, namespace: randomNamespace(), checkServer: false, logger: { warn () {} } })
+    onTestFinished(() => a.close())
+    const raw = await rawClient(url())
+    const key = `{${a.namespace}}:l:n`
+    const handle = (await a.tryLock('n', { ttlMs: 600 }))!
+    renewalsFail = true
+    await waitFor(() => handle.lost.aborted, 2000)
+    expect(await raw.get(key)).toBe(handle.token) // still ours on the server
+    await handle.release()
+    expect(await raw.exists(key)).toBe(0)
   })
 
   it('does not let a non-owner release: after expiry and takeover the old handle leaves the new lock alone', async () => {

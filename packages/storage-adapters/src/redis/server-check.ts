@@ -1,4 +1,4 @@
-import type { RedisConnection } from './connection.js'
+import { errorText, type RedisConnection } from './connection.js'
 
 /** What the startup check found out about the server. */
 export interface RedisServerCheck {
@@ -26,7 +26,7 @@ export async function checkRedisServer (conn: RedisConnection, timeoutMs: number
     ])
   } catch (err) {
     return {
-      warnings: [`${PREFIX} could not check appendonly and maxmemory-policy (CONFIG GET failed: ${(err as Error).message}). ` +
+      warnings: [`${PREFIX} could not check appendonly and maxmemory-policy (CONFIG GET failed: ${errorText(err)}). ` +
         'Make sure the server persists writes (appendonly yes) and never evicts keys (maxmemory-policy noeviction).'],
     }
   }

@@ -1,4 +1,4 @@
-import { AcmeError, DEFAULT_LOCK_TTL_MS, ErrorCodes, assertStorageKey, pollForLock } from '@fastify-acme/core'
+import { AcmeError, DEFAULT_LOCK_TTL_MS, ErrorCodes, MAX_LOCK_TTL_MS, assertStorageKey, pollForLock } from '@fastify-acme/core'
 import type { LockHandle, LockOptions, Storage, StorageStat } from '@fastify-acme/core'
 import {
   DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command,
@@ -78,6 +78,7 @@ export function s3Storage (opts: S3StorageOptions): S3Storage {
   const policy: RetryPolicy = { retries: count('retries', opts.retries, 4, 0), baseMs: count('retryBaseMs', opts.retryBaseMs, 100, 1) }
   const timeoutMs = count('requestTimeoutMs', opts.requestTimeoutMs, 10_000, 1)
   const lockTtlMs = count('lockTtlMs', opts.lockTtlMs, DEFAULT_LOCK_TTL_MS, 1)
+  if (lockTtlMs > MAX_LOCK_TTL_MS) invalid('lockTtlMs', lockTtlMs, `at most ${MAX_LOCK_TTL_MS} ms (~24.8 days; Node's timers cannot count longer)`)
   const pollMs = count('pollMs', opts.pollMs, 500, 1)
   const logger = opts.logger ?? console
 
@@ -240,7 +241,10 @@ function count (name: string, value: number | undefined, fallback: number, min: 
   return value
 }
 
+/** Names the bad value; objects and functions by their type. */
 function invalid (name: string, value: unknown, expected: string): never {
-  const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 100)) : typeof value
+  const shown = typeof value === 'string'
+    ? JSON.stringify(value.slice(0, 100))
+    : value === null || (typeof value !== 'object' && typeof value !== 'function') ? String(value) : typeof value
   throw new AcmeError(ErrorCodes.INVALID_OPTION, `s3Storage option "${name}" must be ${expected}, got ${shown}`)
 }

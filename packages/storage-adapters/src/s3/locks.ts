@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { AcmeError, ErrorCodes, closingGate, createLockHandle, keySegment } from '@fastify-acme/core'
+import { AcmeError, ErrorCodes, MAX_LOCK_TTL_MS, closingGate, createLockHandle, keySegment } from '@fastify-acme/core'
 import type { LockHandle } from '@fastify-acme/core'
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { runProbe, type ProbeResult, type PutOutcome } from './probe.js'
@@ -61,7 +61,7 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
 
   // A completed probe (passed or refused) is remembered; one that failed half-way is run again next time.
   const probe = async () => {
-    probing ??= runProbe(ctx, conditionalPut).then((r) => {
+    probing ??= runProbe(ctx, (key, body, cond, report) => conditionalPut(key, body, cond, timeoutMs, report)).then((r) => {
       conditionalDelete = r.conditionalDelete
       return r
     }, (err: unknown) => {
@@ -73,7 +73,10 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
     return { conditionalDelete: result.conditionalDelete }
   }
 
-  async function conditionalPut (Key: string, body: object, cond: { IfNoneMatch: string } | { IfMatch: string }, ms = timeoutMs): Promise<PutOutcome> {
+  /** `report` receives the error behind an 'ambiguous' outcome, for messages that must say why. */
+  async function conditionalPut (
+    Key: string, body: object, cond: { IfNoneMatch: string } | { IfMatch: string }, ms = timeoutMs, report?: (err: unknown) => void
+  ): Promise<PutOutcome> {
     const Body = Buffer.from(JSON.stringify(body))
     try {
       const out = await client.send(new PutObjectCommand({ Bucket, Key, Body, ContentLength: Body.length, ContentType: 'application/json', ...cond }),
@@ -83,8 +86,12 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
       if (isPreconditionFailed(err) || isNotFound(err)) return 'precondition'
       if (isConflict(err)) return 'conflict'
       if (isNotImplemented(err)) throw storageError('PutObject', Key, err)
-      // no answer, or a 5xx that may have come after the write was applied
-      if (isAmbiguous(err) || (s3Failure(err).status ?? 0) >= 500) return 'ambiguous'
+      // no answer (network, timeout, abort), or a 5xx that may have come after the write was
+      // applied; anything else (credentials, configuration, a 4xx) is no doubt about the write
+      if (isAmbiguous(err) || (s3Failure(err).status ?? 0) >= 500) {
+        report?.(err)
+        return 'ambiguous'
+      }
       throw storageError('PutObject', Key, err)
     }
   }
@@ -129,7 +136,9 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
     if (typeof name !== 'string' || name === '' || name.length > 300) {
       throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock name must be a string of 1 to 300 characters, got ${typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : typeof name}`)
     }
-    if (!Number.isInteger(ttlMs) || ttlMs <= 0) throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock option "ttlMs" must be a positive integer, got ${String(ttlMs)}`)
+    if (!Number.isInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_LOCK_TTL_MS) {
+      throw new AcmeError(ErrorCodes.INVALID_OPTION, `lock option "ttlMs" must be an integer from 1 to ${MAX_LOCK_TTL_MS} (ms, ~24.8 days), got ${String(ttlMs)}`)
+    }
     await probe()
     const Key = `${lockPrefix}${keySegment(name)}.json`
     const token = randomUUID()
@@ -193,8 +202,11 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
       throw new AcmeError(ErrorCodes.STORAGE, `S3 lock "${name}": release kept failing; it frees itself ${ttlMs} ms after the last renewal`, { retryable: true })
     }
 
+    // the server's lease runs from this renewal's write (its LastModified), which lands after it starts
+    let leaseStartedAt = Date.now()
     try {
       state.fence = await bumpFence(name, Key.replace(/\.json$/, '.fence'), token)
+      leaseStartedAt = Date.now()
       if (!await renew(timeoutMs)) return null
     } catch (err) {
       await release().catch(() => {})
@@ -207,6 +219,7 @@ export function createS3Locks (ctx: S3LockContext): S3Locks {
       token,
       fence: state.fence,
       ttlMs,
+      leaseStartedAt,
       backend: {
         renew: () => renew(renewMs),
         release: async () => { held.delete(token); await release() },

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { AcmeError, ErrorCodes } from '@fastify-acme/core'
 import { DeleteObjectCommand } from '@aws-sdk/client-s3'
 import type { S3LockContext } from './locks.js'
-import { isNotFound, isNotImplemented, isPreconditionFailed } from './requests.js'
+import { isNotFound, isNotImplemented, isPreconditionFailed, isRetryable, s3Failure } from './requests.js'
 
 /** What a completed probe found: `refusal` is set when locking must be refused. */
 export interface ProbeResult { conditionalDelete: boolean, refusal?: AcmeError }
@@ -10,7 +10,8 @@ export interface ProbeResult { conditionalDelete: boolean, refusal?: AcmeError }
 /** How a conditional PUT ended: the new ETag, 412/404, 409, or no usable answer. */
 export type PutOutcome = { etag: string } | 'precondition' | 'conflict' | 'ambiguous'
 type Condition = { IfNoneMatch: string } | { IfMatch: string }
-type ConditionalPut = (key: string, body: object, cond: Condition) => Promise<PutOutcome>
+/** `report` receives the error behind an 'ambiguous' outcome. */
+type ConditionalPut = (key: string, body: object, cond: Condition, report?: (err: unknown) => void) => Promise<PutOutcome>
 
 /**
  * Checks, on a scratch object under the lock prefix, that the server honours conditional
@@ -23,11 +24,20 @@ type ConditionalPut = (key: string, body: object, cond: Condition) => Promise<Pu
 export async function runProbe (ctx: S3LockContext, conditionalPut: ConditionalPut): Promise<ProbeResult> {
   const Key = `${ctx.lockPrefix}.probe-${randomUUID()}`
   const body = (step: number) => ({ probe: step, nonce: randomUUID() })
-  const transient = (what: string) => new AcmeError(ErrorCodes.STORAGE, `S3 lock probe on ${ctx.where}: ${what}`, { retryable: true })
+  // the last error behind an 'ambiguous' answer: without it, "ambiguous" says nothing about what to fix
+  let lastError: unknown
+  const report = (err: unknown) => { lastError = err }
+  const transient = (what: string, err = lastError) => {
+    const why = err === undefined ? '' : `: ${s3Failure(err).code}: ${s3Failure(err).message}`
+    return new AcmeError(ErrorCodes.STORAGE, `S3 lock probe on ${ctx.where}: ${what}${why}`, {
+      cause: err,
+      retryable: err === undefined || isRetryable(err),
+    })
+  }
 
   let created: PutOutcome
   try {
-    created = await conditionalPut(Key, body(1), { IfNoneMatch: '*' })
+    created = await conditionalPut(Key, body(1), { IfNoneMatch: '*' }, report)
   } catch (err) {
     // a server that rejects the header itself (501 NotImplemented, 400) has no conditional writes
     if (!isNotImplemented((err as AcmeError).cause)) throw err
@@ -36,12 +46,14 @@ export async function runProbe (ctx: S3LockContext, conditionalPut: ConditionalP
   if (typeof created !== 'object') throw transient(`could not create ${Key} (${created})`)
   let etag = created.etag
   const problems: string[] = []
-  const second = await conditionalPut(Key, body(2), { IfNoneMatch: '*' })
+  lastError = undefined
+  const second = await conditionalPut(Key, body(2), { IfNoneMatch: '*' }, report)
   if (typeof second === 'object') {
     problems.push('it ignored If-None-Match: * (a second create-only PUT of one key succeeded)')
     etag = second.etag
   } else if (second !== 'precondition') throw transient(`create-only PUT of an existing key answered ${second}`)
-  const third = await conditionalPut(Key, body(3), { IfMatch: '"00000000000000000000000000000000"' })
+  lastError = undefined
+  const third = await conditionalPut(Key, body(3), { IfMatch: '"00000000000000000000000000000000"' }, report)
   if (typeof third === 'object') {
     problems.push('it ignored If-Match (a PUT with a wrong ETag succeeded)')
     etag = third.etag
@@ -56,7 +68,7 @@ export async function runProbe (ctx: S3LockContext, conditionalPut: ConditionalP
     gone = true
   } catch (err) {
     if (isNotImplemented(err)) conditionalDelete = false
-    else if (!isPreconditionFailed(err) && !isNotFound(err)) throw transient(`conditional DELETE failed: ${(err as Error).message}`)
+    else if (!isPreconditionFailed(err) && !isNotFound(err)) throw transient('conditional DELETE failed', err)
   }
   if (!gone) {
     // the scratch object is ours alone (random name), so a plain delete is safe here

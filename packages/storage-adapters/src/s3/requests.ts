@@ -44,15 +44,34 @@ export const isConflict = (err: unknown) => {
   return f.status === 409 || f.code === 'ConditionalRequestConflict'
 }
 
-/** No HTTP answer: the request may or may not have been applied. */
-export const isAmbiguous = (err: unknown) => s3Failure(err).status === undefined
+// Node's socket and DNS errors, and the SDK's timeouts and aborts (ours: requestTimeoutMs)
+const TRANSPORT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN',
+  'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ENOTCONN', 'EPROTO', 'ESOCKETTIMEDOUT', 'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+const TRANSPORT_NAMES = new Set(['AbortError', 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException'])
+
+/**
+ * The request failed on the way (reset, refused, timed out, aborted), without an HTTP answer.
+ * Not any error without a status: a missing credential or an SDK bug fails the same way but
+ * is no network trouble, and must surface as it is instead of being retried or read back.
+ */
+export function isTransportError (err: unknown, depth = 0): boolean {
+  const e = err as { name?: string, code?: string, cause?: unknown } | undefined
+  if (e == null || typeof e !== 'object') return false
+  if (TRANSPORT_NAMES.has(e.name ?? '') || TRANSPORT_CODES.has(e.code ?? '')) return true
+  return depth < 3 && e.cause !== undefined && isTransportError(e.cause, depth + 1)
+}
+
+/** No HTTP answer because the request failed on the way: it may or may not have been applied. */
+export const isAmbiguous = (err: unknown) => s3Failure(err).status === undefined && isTransportError(err)
 
 const RETRYABLE_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed', 'ThrottlingException', 'Throttling', 'TooManyRequests'])
 
 export function isRetryable (err: unknown): boolean {
   const f = s3Failure(err)
   if (f.status === 501 || f.code === 'NotImplemented') return false
-  return f.status === undefined || f.status >= 500 || f.status === 429 || RETRYABLE_CODES.has(f.code)
+  if (f.status === undefined) return isTransportError(err)
+  return f.status >= 500 || f.status === 429 || RETRYABLE_CODES.has(f.code)
 }
 
 export interface RetryPolicy {

@@ -46,6 +46,22 @@ describe('s3 locks: the conditional-write probe', () => {
     await handle.release()
   })
 
+  it('keeps the real cause of a probe failure: missing credentials are not retryable, an unreachable endpoint is', async () => {
+    const { storage } = await ownServer()
+    const noCredentials = storage({
+      retries: 0,
+      credentials: async () => { throw Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }) },
+    })
+    const err = await noCredentials.lock('n').catch((e: unknown) => e) as Error & { code?: string, retryable?: boolean }
+    expect(err).toMatchObject({ code: 'ERR_ACME_STORAGE', retryable: false, message: expect.stringMatching(/CredentialsProviderError.*Could not load credentials/) })
+    expect(err.cause).toMatchObject({ name: 'CredentialsProviderError' })
+
+    const down = storageOn({ ...services().s3, endpoint: 'http://127.0.0.1:1' }, 'b', { retries: 0, requestTimeoutMs: 2000 })
+    const unreachable = await down.tryLock('n').catch((e: unknown) => e) as Error & { code?: string, retryable?: boolean }
+    expect(unreachable).toMatchObject({ code: 'ERR_ACME_STORAGE', retryable: true, message: expect.stringMatching(/probe.*ECONNREFUSED/) })
+    expect(unreachable.cause).toBeDefined()
+  })
+
   it('retries the probe after a network failure instead of remembering it', async () => {
     const { server, storage } = await ownServer()
     const s = storage({ retries: 0 })
@@ -200,6 +216,46 @@ describe('s3 locks: acquire, renew, release', () => {
     expect(locks).toHaveLength(names.length)
     for (const k of locks) expect(k).toMatch(new RegExp(`^${s.prefix}/\\.locks/[a-z0-9_.~-]+\\.json$`))
     await Promise.all(handles.map((h) => h!.release()))
+  })
+})
+
+describe('s3 locks: lease timing', () => {
+  it('times the first lease from the start of the last acquiring write: a slow reply does not push lost past the server\'s lease', async () => {
+    const { server, bucket } = await ownServer()
+    const client = new S3Client({ ...server.clientConfig(), maxAttempts: 1 })
+    onTestFinished(() => client.destroy())
+    let slow = false
+    let dead = false
+    let lastLockPutAt = 0
+    client.middlewareStack.add((next) => async (args) => {
+      if (dead) throw Object.assign(new Error('partitioned'), { code: 'ECONNRESET' })
+      const request = args.request as { method?: string, path?: string }
+      if (request.method === 'PUT' && request.path?.endsWith('/n.json')) lastLockPutAt = Date.now()
+      const out = await next(args)
+      if (slow) await sleep(500) // applied; the answer is slow
+      return out
+    }, { step: 'finalizeRequest', name: 'slowAnswers' })
+    const s = storageOn(server.clientConfig(), bucket, { client, retries: 0 })
+    await s.probe()
+    slow = true
+    const handle = (await s.tryLock('n', { ttlMs: 1200 }))!
+    slow = false
+    dead = true // partitioned right after acquiring: no renewal gets through
+    const lostAt = await new Promise<number>((resolve) => {
+      if (handle.lost.aborted) resolve(Date.now())
+      handle.lost.addEventListener('abort', () => resolve(Date.now()))
+    })
+    // the server counts the lease from that last write (or later); the holder must not outlast it
+    expect(lostAt - lastLockPutAt).toBeLessThanOrEqual(1200 + 50)
+    dead = false
+    await handle.release()
+  })
+
+  it('refuses a lease longer than Node timers can count (2^31-1 ms), naming it, and writes no lock', async () => {
+    const { storage, keys } = await ownServer()
+    const s = storage()
+    await expect(s.tryLock('n', { ttlMs: 30 * 24 * 3600 * 1000 })).rejects.toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(/"ttlMs".*got 2592000000/) })
+    expect(await keys()).toEqual([])
   })
 })
 

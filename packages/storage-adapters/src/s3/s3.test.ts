@@ -209,4 +209,17 @@ describe('s3 storage: requests, retries and errors', () => {
       expect(() => s3Storage({ ...shared(), ...opts } as never)).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(message) }))
     }
   })
+
+  it('shows the bad value of an option, not its type', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ bucket: 'b', pageSize: 5000 }, '"pageSize" must be an integer from 1 to 1000, got 5000'],
+      [{ bucket: 'b', retries: -1 }, '"retries" must be an integer >= 0, got -1'],
+      [{ bucket: 'b', lockTtlMs: 1.5 }, '"lockTtlMs" must be an integer >= 1, got 1.5'],
+      [{ bucket: 'b', lockTtlMs: 2 ** 31 }, '"lockTtlMs" must be at most 2147483647 ms (~24.8 days; Node\'s timers cannot count longer), got 2147483648'],
+      [{ bucket: 7 }, '"bucket" must be a bucket name, got 7'],
+    ]
+    for (const [opts, message] of cases) {
+      expect(() => s3Storage({ ...shared(), ...opts } as never)).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining(message) }))
+    }
+  })
 })
