@@ -1,5 +1,6 @@
-import { AcmeError, ErrorCodes, type CertificateManager, type Logger } from '@fastify-acme/core'
+import { AcmeError, ErrorCodes, normalizeName, type CertificateManager, type Logger } from '@fastify-acme/core'
 import http from 'node:http'
+import net from 'node:net'
 
 const PREFIX = '/.well-known/acme-challenge/'
 
@@ -21,22 +22,25 @@ export interface Http01ListenerOptions {
  */
 export async function startHttp01Listener (manager: CertificateManager, opts: Http01ListenerOptions, log: Logger): Promise<http.Server> {
   const server = http.createServer((req, res) => {
-    const url = req.url ?? '/'
-    if (url.startsWith(PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
-      manager.respondHttp01(req.headers.host, url.slice(PREFIX.length)).then(
+    const target = requestTarget(req.url, req.headers.host)
+    if (!target) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request')
+      return
+    }
+    if (target.pathname.startsWith(PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+      manager.respondHttp01(target.host, target.pathname.slice(PREFIX.length)).then(
         (body) => res.writeHead(body ? 200 : 404, { 'content-type': 'text/plain' }).end(body ?? 'not found'),
         () => res.writeHead(400, { 'content-type': 'text/plain' }).end('bad challenge request')
       )
       return
     }
-    const host = (req.headers.host ?? '').replace(/:\d+$/, '')
-    if (!opts.redirect || !host || /[^A-Za-z0-9.\-[\]:]/.test(host)) {
+    if (!opts.redirect) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
       return
     }
     const httpsPort = opts.httpsPort?.()
     const port = httpsPort && httpsPort !== 443 ? `:${httpsPort}` : ''
-    res.writeHead(308, { location: `https://${host}${port}${url}` }).end()
+    res.writeHead(308, { location: `https://${target.hostname}${port}${target.pathname}${target.search}` }).end()
   })
   server.keepAliveTimeout = 5000
   server.headersTimeout = 10_000
@@ -61,4 +65,41 @@ export async function startHttp01Listener (manager: CertificateManager, opts: Ht
   server.on('error', (err) => log.error({ err: err.message }, 'HTTP-01 listener error'))
   log.info({ port: opts.port, host: opts.host }, 'HTTP-01 listener started')
   return server
+}
+
+/** Where a request goes: `host` (with its port) for challenge matching, `hostname` for the redirect. */
+interface RequestTarget { host: string, hostname: string, pathname: string, search: string }
+
+/**
+ * The request target, or undefined when it or the host is malformed (400). Origin-form
+ * (`/path?query`) goes with the Host header; absolute-form (`http://host/path`, as proxies send
+ * it) carries its own host, which wins over Host (RFC 9112 §3.2.2). The path is kept as sent
+ * (`/.well-known/acme-challenge/../x` is a bad token, not /x), split from its query, so a query
+ * string neither hides a challenge token nor ends up in the redirect's host.
+ */
+function requestTarget (url = '/', hostHeader: string | undefined): RequestTarget | undefined {
+  let authority = hostHeader
+  let rest = url
+  if (!url.startsWith('/')) {
+    const absolute = /^https?:\/\/([^/?#]*)(.*)$/i.exec(url)
+    if (!absolute) return undefined
+    authority = absolute[1]!
+    rest = absolute[2] || '/'
+  }
+  const query = rest.indexOf('?')
+  const host = authority === undefined ? undefined : parseHost(authority)
+  return host && { ...host, pathname: query === -1 ? rest : rest.slice(0, query), search: query === -1 ? '' : rest.slice(query) }
+}
+
+/** `name[:port]` or `[IPv6][:port]`, checked and normalised; undefined when malformed (`a.com:80:99`, `bad host`). */
+function parseHost (value: string): { host: string, hostname: string } | undefined {
+  const match = /^(\[[^\]]*\]|[^:[\]]*)(?::(\d{1,5}))?$/.exec(value)
+  if (!match || Number(match[2] ?? 0) > 65535) return undefined
+  const [, raw, port] = match as unknown as [string, string, string | undefined]
+  if (raw.startsWith('[') && !net.isIPv6(raw.slice(1, -1))) return undefined
+  let name: string
+  try { name = normalizeName(raw) } catch { return undefined }
+  if (name.includes('*')) return undefined
+  const hostname = net.isIPv6(name) ? `[${name}]` : name
+  return { hostname, host: port ? `${hostname}:${port}` : hostname }
 }

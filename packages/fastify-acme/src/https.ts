@@ -1,4 +1,5 @@
-import type { CertificateManager } from '@fastify-acme/core'
+import type { BaseTlsOptions, CertificateManager } from '@fastify-acme/core'
+import { setMaxListeners } from 'node:events'
 import type { SecureContext, SecureContextOptions, TLSSocket } from 'node:tls'
 
 const ACME_TLS = 'acme-tls/1'
@@ -7,10 +8,12 @@ const kChallenge = Symbol('fastify-acme.acme-tls')
 /** Options for acmeHttps(). */
 export interface AcmeHttpsOptions {
   /**
-   * TLS options for every certificate (ciphers, minVersion, ecdhCurve, ...). They are set on the
-   * server and on each certificate's context, and survive every swap.
+   * TLS options for every certificate (ciphers, minVersion, ecdhCurve, `ca` for client
+   * certificates, ...). They are set on the server and, through the plugin, on each
+   * certificate's context (the plugin's `tls.options` win where both set one), and survive
+   * every swap. Options spread into `https` beside acmeHttps() reach the server's context only.
    */
-  tls?: Omit<SecureContextOptions, 'key' | 'cert' | 'pfx' | 'passphrase'>
+  tls?: BaseTlsOptions
   /**
    * Application protocols to offer, in preference order (default ['http/1.1']; use
    * ['h2', 'http/1.1'] with `http2: true`). acme-tls/1 is handled by the plugin.
@@ -31,8 +34,16 @@ export interface AcmeHttpsServerOptions extends Omit<SecureContextOptions, 'key'
 export class HttpsBinding {
   manager?: CertificateManager
   readonly options: AcmeHttpsServerOptions
+  /**
+   * acmeHttps({ tls }): the plugin merges them into every certificate's context, since OpenSSL
+   * checks a client certificate against the `ca` of the context SNI chose, not the server's.
+   */
+  readonly tls: BaseTlsOptions
+  /** aborted when the app starts closing (see close()) */
+  #closing = new AbortController()
 
   constructor (opts: AcmeHttpsOptions = {}) {
+    this.tls = { ...opts.tls }
     const protocols = opts.alpnProtocols ?? ['http/1.1']
     // `this` in both callbacks is the TLSSocket; ALPNCallback runs before SNICallback
     const binding = this
@@ -45,12 +56,12 @@ export class HttpsBinding {
         // certificate, for clients without SNI only (see SecureContextReloader)
         const serve = (ctx: SecureContext | undefined) => ctx ? cb(null, ctx) : cb(new Error(`no certificate for ${servername}`))
         if (this && (this as unknown as Record<symbol, boolean>)[kChallenge]) {
-          manager.loadTlsAlpnContext(servername).then(serve, () => serve(undefined))
+          whileOpen(binding.#closing.signal, () => manager.loadTlsAlpnContext(servername)).then(serve, () => serve(undefined))
           return
         }
         const ctx = manager.secureContext(servername)
         if (ctx) return cb(null, ctx)
-        manager.loadSecureContext(servername).then(serve, () => serve(undefined))
+        whileOpen(binding.#closing.signal, (signal) => manager.loadSecureContext(servername, signal)).then(serve, () => serve(undefined))
       },
       ALPNCallback (this: TLSSocket | undefined, { servername, protocols: offered }) {
         // (only with TLS-ALPN-01 on: otherwise anyone offering acme-tls/1 would cost a storage read)
@@ -64,6 +75,44 @@ export class HttpsBinding {
     }
     bindings.set(this.options.ALPNCallback, this)
   }
+
+  /** Attaches the plugin's manager: handshakes are served from it until detach(). */
+  attach (manager: CertificateManager): void {
+    this.manager = manager
+    this.#closing = new AbortController()
+    // one listener per handshake waiting for a certificate: as many as there are such handshakes
+    setMaxListeners(0, this.#closing.signal)
+  }
+
+  /**
+   * Refuses, at once, every handshake still waiting for a certificate, and any later one that
+   * would have to wait (certificates in memory are still served). Run before server.close(),
+   * which waits for every open socket: a handshake waiting for a CA that does not answer would
+   * otherwise hold app.close() for up to handshakeTimeoutMs, whatever closeTimeoutMs says.
+   */
+  close (): void {
+    this.#closing.abort()
+  }
+
+  detach (): void {
+    this.manager = undefined
+  }
+}
+
+/**
+ * `load(signal)`, or undefined as soon as `closing` aborts. Each call gets a signal of its own,
+ * so what the manager hangs on it goes away with the handshake instead of piling up on the
+ * long-lived `closing`.
+ */
+function whileOpen<T> (closing: AbortSignal, load: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
+  if (closing.aborted) return Promise.resolve(undefined)
+  const handshake = new AbortController()
+  const abort = () => handshake.abort()
+  closing.addEventListener('abort', abort, { once: true })
+  const aborted = new Promise<undefined>((resolve) => handshake.signal.addEventListener('abort', () => resolve(undefined), { once: true }))
+  let work: Promise<T>
+  try { work = load(handshake.signal) } catch (err) { work = Promise.reject(err) } // SNICallback must never throw
+  return Promise.race([work, aborted]).finally(() => closing.removeEventListener('abort', abort))
 }
 
 const bindings = new WeakMap<object, HttpsBinding>()

@@ -80,11 +80,16 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   }
   const ownsStorage = opts.storage === undefined
   if (!ownsStorage && opts.storageKeys) log.warn('ACME_STORAGE_KEYS is ignored: the code passes its own storage (wrap it in encryptedStorage())')
+  const tlsOptions = { ...binding?.tls, ...managerOptions.tls?.options }
   let http01: ReturnType<typeof resolveHttp01>
   let storage: Storage | undefined
   let manager: CertificateManager
   try {
     http01 = resolveHttp01(opts.challenges)
+    // fastify-plugin shares the parent's context, prefix included: the CA asks at the root path
+    if (http01 !== false && fastify.prefix !== '') {
+      throw new AcmeError(ErrorCodes.INVALID_OPTION, `fastify-acme is registered in a context with the prefix "${fastify.prefix}", so its HTTP-01 route would be ${fastify.prefix}${CHALLENGE_ROUTE}, where no CA looks: register it on the root instance (app.register(fastifyAcme, ...)), or turn HTTP-01 off with challenges: { http01: false }`)
+    }
     storage = opts.storage ?? await defaultStorage(opts.storageUrl, opts.storageKeys)
     manager = new CertificateManager({
       ...managerOptions,
@@ -96,7 +101,8 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
         ...(challenges?.dns01 ? { dns01: challenges.dns01 } : {}),
         ...(challenges?.order ? { order: challenges.order } : {}),
       },
-      tls: { ...managerOptions.tls, options: { ...managerOptions.tls?.options } },
+      // acmeHttps({ tls }) reaches each certificate's context too (`ca` for client certificates is checked there)
+      tls: { ...managerOptions.tls, options: tlsOptions },
     })
     if (domains) manager.add(domains)
   } catch (err) {
@@ -109,10 +115,10 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
 
   if (binding) {
     if (binding.manager) throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'these acmeHttps() options are already bound to another fastify-acme registration')
-    binding.manager = manager
+    binding.attach(manager)
   }
   const reloader = fastify.server instanceof tls.Server
-    ? new SecureContextReloader(fastify.server, manager, managerOptions.tls?.options ?? {}, log, binding !== undefined)
+    ? new SecureContextReloader(fastify.server, manager, tlsOptions, log, binding !== undefined)
     : undefined
   if (reloader) manager.on('updated', () => reloader.reload())
 
@@ -144,9 +150,11 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   fastify.addHook('onListen', async () => {
     manager.start().catch((err: Error) => log.error({ err: err.message }, 'certificate maintenance could not start'))
   })
+  // before server.close(), which waits for every socket, those still in a handshake included
+  fastify.addHook('preClose', async () => { binding?.close() })
   fastify.addHook('onClose', async () => {
     reloader?.close()
-    if (binding) binding.manager = undefined
+    binding?.detach()
     await manager.close({ timeoutMs: closeTimeoutMs })
     if (listener) await new Promise<void>((resolve) => { listener!.close(() => resolve()); listener!.closeAllConnections() })
     if (ownsStorage) await storage.close?.()

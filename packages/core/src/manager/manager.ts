@@ -70,12 +70,20 @@ const HANDSHAKE_WAIT_MS = 30_000
 
 /** Waits for `work` at most `ms` (or until `signal` aborts); never rejects. */
 async function waitAtMost (work: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return
   let timer: NodeJS.Timeout | undefined
-  const onAbort = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))
+  let stop = () => {}
   try {
-    await Promise.race([work.then(() => {}, () => {}), new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) }), onAbort])
+    await Promise.race([
+      work.then(() => {}, () => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms).unref()
+        signal?.addEventListener('abort', stop = () => resolve(), { once: true })
+      }),
+    ])
   } finally {
     clearTimeout(timer)
+    signal?.removeEventListener('abort', stop)
   }
 }
 

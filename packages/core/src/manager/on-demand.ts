@@ -31,7 +31,7 @@ export class OnDemand {
       if (retryAt > Date.now()) return undefined
       this.#failed.delete(name)
     }
-    if (!await this.#decide(name)) return undefined
+    if (!await untilAborted(this.#decide(name), signal)) return undefined
     signal?.throwIfAborted()
     if (this.count() >= this.opts.maxCertificates) {
       this.logger.warn({ name, max: this.opts.maxCertificates }, 'on-demand certificate limit reached; not issuing')
@@ -60,7 +60,8 @@ export class OnDemand {
         // a handshake waits at most handshakeTimeoutMs, allow() included
         const answer = await Promise.race([
           this.opts.allow(name),
-          new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(resolve, this.opts.handshakeTimeoutMs, TIMED_OUT) }),
+          // unref'd: an allow() that never settles must not keep the process alive after close
+          new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(resolve, this.opts.handshakeTimeoutMs, TIMED_OUT).unref() }),
         ])
         if (answer !== TIMED_OUT) return answer === true
         this.logger.warn({ name, ms: this.opts.handshakeTimeoutMs }, 'on-demand allow() did not answer in time; denying this handshake')
@@ -76,6 +77,19 @@ export class OnDemand {
     setBounded(this.#decisions, name, decision)
     return decision.allowed
   }
+}
+
+/**
+ * The decision, or false as soon as the handshake's signal aborts (the app is closing): the
+ * handshake stops waiting; allow() itself cannot be stopped, and its answer is still cached.
+ */
+function untilAborted (decision: Promise<boolean>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) return decision
+  if (signal.aborted) return Promise.resolve(false)
+  let onAbort!: () => void
+  const aborted = new Promise<boolean>((resolve) => { onAbort = () => resolve(false) })
+  signal.addEventListener('abort', onAbort, { once: true })
+  return Promise.race([decision, aborted]).finally(() => signal.removeEventListener('abort', onAbort))
 }
 
 /** Sets `key` as the newest entry of `map`, dropping the oldest past MAX_DECISIONS. */

@@ -68,7 +68,7 @@ export const challengeCases: BadInputCase[] = [
   { group: 'challenge', name: 'route: Host in upper case with a port answers 200', expect: { status: 200 }, run: viaRoute(`${PATH}${TOKEN}`, { host: 'SITE.Example.test:80' }) },
   { group: 'challenge', name: 'listener: path traversal (raw ../)', expect: { status: 400 }, run: viaListener(get(`${PATH}../../etc/passwd`, IDENTIFIER)) },
   { group: 'challenge', name: 'listener: a 6,000-character token', expect: { status: 400 }, run: viaListener(get(`${PATH}${'a'.repeat(6000)}`, IDENTIFIER)) },
-  { group: 'challenge', name: 'listener: no Host header (HTTP/1.0)', expect: { status: 404 }, run: viaListener(`GET ${PATH}${TOKEN} HTTP/1.0\r\n\r\n`) },
+  { group: 'challenge', name: 'listener: no Host header (HTTP/1.0)', expect: { status: 400 }, run: viaListener(`GET ${PATH}${TOKEN} HTTP/1.0\r\n\r\n`) },
   { group: 'challenge', name: 'listener: a wrong Host', expect: { status: 404 }, run: viaListener(get(`${PATH}${TOKEN}`, 'evil.example.test')) },
   { group: 'challenge', name: 'listener: a 20 KB Host header', expect: { status: 431 }, run: viaListener(get(`${PATH}${TOKEN}`, `${'h'.repeat(20_000)}.example.test`)) },
   { group: 'challenge', name: 'listener: the right token and Host answer 200', expect: { status: 200 }, run: viaListener(get(`${PATH}${TOKEN}`, IDENTIFIER)) },

@@ -1,0 +1,164 @@
+import { memoryStorage } from '@fastify-acme/core'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import tls from 'node:tls'
+import { describe, expect, it, vi } from 'vitest'
+import { uniqueLoopbackAddress } from '../test/fixtures.js'
+import fastifyAcme, { acmeHttps } from './index.js'
+
+/** A handshake to `servername`: resolves with when and how it ended (it never completes here). */
+function pendingHandshake (host: string, port: number, servername: string): Promise<{ ms: number, outcome: string }> {
+  const started = Date.now()
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host, port, servername, rejectUnauthorized: false }, () => { socket.destroy(); resolve({ ms: Date.now() - started, outcome: 'connected' }) })
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve({ ms: Date.now() - started, outcome: err.code ?? err.message }))
+    socket.on('close', () => resolve({ ms: Date.now() - started, outcome: 'closed' }))
+  })
+}
+
+/** Starts `app` on a fresh loopback address, opens a handshake for `servername`, and closes the app while it waits. */
+async function closeDuringHandshake (app: FastifyInstance, servername: string): Promise<{ closeMs: number, handshake: { ms: number, outcome: string } }> {
+  const host = uniqueLoopbackAddress()
+  await app.listen({ port: 0, host })
+  const { port } = app.server.address() as { port: number }
+  const handshake = pendingHandshake(host, port, servername)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const started = Date.now()
+  await app.close()
+  return { closeMs: Date.now() - started, handshake: await handshake }
+}
+
+describe('acmeHttps() handshakes while the app closes', () => {
+  it('app.close() refuses a handshake still waiting for its certificate (CA that never answers) instead of waiting handshakeTimeoutMs', async () => {
+    const sockets = new Set<import('node:net').Socket>()
+    const ca = http.createServer(() => {}) // accepts, never answers
+    ca.on('connection', (s) => sockets.add(s))
+    const caHost = uniqueLoopbackAddress()
+    await new Promise<void>((resolve) => ca.listen(0, caHost, resolve))
+    const app = Fastify({ https: acmeHttps() })
+    try {
+      await app.register(fastifyAcme, {
+        env: false,
+        storage: memoryStorage(),
+        directoryUrl: `http://${caHost}:${(ca.address() as { port: number }).port}/dir`,
+        email: 'ops@example.test',
+        termsOfServiceAgreed: true,
+        domains: ['app.close-hs.test'],
+        challenges: { http01: { port: false } },
+        closeTimeoutMs: 1000,
+      })
+      const { closeMs, handshake } = await closeDuringHandshake(app, 'app.close-hs.test')
+      // closeTimeoutMs (1 s) for the order, not the 30 s a handshake may wait
+      expect(closeMs).toBeLessThan(5000)
+      expect(handshake.outcome).not.toBe('connected')
+      expect(handshake.ms).toBeLessThan(5000)
+    } finally {
+      await app.close()
+      for (const s of sockets) s.destroy()
+      ca.close()
+    }
+  }, 45_000)
+
+  it('app.close() refuses a handshake waiting for an on-demand allow() that never answers', async () => {
+    const app = Fastify({ https: acmeHttps() })
+    await app.register(fastifyAcme, {
+      env: false,
+      storage: memoryStorage(),
+      directoryUrl: 'local',
+      onDemand: { allow: () => new Promise<boolean>(() => {}), handshakeTimeoutMs: 20_000 },
+    })
+    const { closeMs, handshake } = await closeDuringHandshake(app, 'new.close-allow.test')
+    expect(closeMs).toBeLessThan(3000)
+    expect(handshake.outcome).not.toBe('connected')
+    expect(handshake.ms).toBeLessThan(3000)
+  }, 45_000)
+
+  it('leaves no timer holding the process open after close when allow() never answers', async () => {
+    // allow()'s race timer, told apart from the others by its delay
+    const handshakeTimeoutMs = 20_017
+    const timers: NodeJS.Timeout[] = []
+    const setTimeoutOriginal = globalThis.setTimeout
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      const timer = setTimeoutOriginal(() => fn(...args), ms)
+      if (ms === handshakeTimeoutMs) timers.push(timer)
+      return timer
+    }) as typeof setTimeout)
+    try {
+      const app = Fastify({ https: acmeHttps() })
+      await app.register(fastifyAcme, {
+        env: false,
+        storage: memoryStorage(),
+        directoryUrl: 'local',
+        onDemand: { allow: () => new Promise<boolean>(() => {}), handshakeTimeoutMs },
+      })
+      const { handshake } = await closeDuringHandshake(app, 'new.exit-allow.test')
+      expect(handshake.outcome).not.toBe('connected')
+    } finally {
+      spy.mockRestore()
+    }
+    expect(timers).toHaveLength(1)
+    // still pending (allow() never settles), but unref'd: a process that closed its app can exit
+    expect(timers[0]!.hasRef()).toBe(false)
+  })
+})
+
+/** A CA for client certificates and one client certificate it signed (clientAuth). */
+function clientCertificates (): { ca: string, key: string, cert: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fastify-acme-mtls-'))
+  const file = (name: string) => path.join(dir, name)
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' })
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
+  openssl('req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=fastify-acme test client CA')
+  openssl('req', ...ec, '-keyout', file('client.key'), '-out', file('client.csr'), '-subj', '/CN=test client')
+  writeFileSync(file('ext.cnf'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n')
+  openssl('x509', '-req', '-in', file('client.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('client.pem'), '-days', '2', '-extfile', file('ext.cnf'))
+  return { ca: readFileSync(file('ca.pem'), 'utf8'), key: readFileSync(file('client.key'), 'utf8'), cert: readFileSync(file('client.pem'), 'utf8') }
+}
+
+describe('acmeHttps({ tls }) on every certificate', () => {
+  it('verifies client certificates with SNI when `ca` is given to acmeHttps({ tls }) only; the plugin\'s tls.options win', async () => {
+    const client = clientCertificates()
+    const app = Fastify({ https: { ...acmeHttps({ tls: { ca: client.ca, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } }), requestCert: true, rejectUnauthorized: true } })
+    app.get('/', async (request) => {
+      const socket = request.raw.socket as tls.TLSSocket
+      return { peer: socket.getPeerCertificate().subject?.CN, authorized: socket.authorized }
+    })
+    const name = 'app.mtls.test'
+    await app.register(fastifyAcme, {
+      env: false,
+      storage: memoryStorage(),
+      directoryUrl: 'local',
+      domains: [name],
+      challenges: { http01: false },
+      tls: { options: { ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' } },
+    })
+    try {
+      const host = uniqueLoopbackAddress()
+      await app.listen({ port: 0, host })
+      const { port } = app.server.address() as { port: number }
+      while (app.acme.list()[0]?.status !== 'valid') await new Promise((resolve) => setTimeout(resolve, 10))
+      const root = (await app.acme.localRootCertificate())!
+      const get = (opts: https.RequestOptions) => new Promise<string>((resolve) => {
+        https.get({ host, port, ca: root, agent: false, ...opts }, (res) => {
+          let body = ''
+          res.on('data', (c) => { body += c })
+          res.on('end', () => resolve(`${res.statusCode} ${body}`))
+        }).on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code}`))
+      })
+      const ok = `200 ${JSON.stringify({ peer: 'test client', authorized: true })}`
+      // SNI selects the certificate's own context, where OpenSSL checks the client certificate
+      expect(await get({ servername: name, key: client.key, cert: client.cert })).toBe(ok)
+      expect(await get({ servername: name })).toMatch(/^error /)
+      const options = app.acme.secureContextOptions(name)!
+      expect(options.ca).toBe(client.ca)
+      expect(options.ciphers).toBe('ECDHE-ECDSA-AES256-GCM-SHA384')
+    } finally {
+      await app.close()
+    }
+  })
+})
