@@ -14,7 +14,7 @@ export interface PollOptions {
   factor: number
   /** longest wait between polls, ms (default 3000) */
   maxMs: number
-  /** give up on one order after this long, ms (default 180 000) */
+  /** give up on one order after this long, ms (default 180 000), plus the longest a solver's present() may take */
   timeoutMs: number
 }
 
@@ -51,13 +51,15 @@ export interface OrderResult {
  */
 export async function placeOrder (req: OrderRequest): Promise<OrderResult> {
   const poll = req.poll ?? DEFAULT_POLL
-  const timeout = AbortSignal.timeout(poll.timeoutMs)
+  // a DNS-01 propagation wait longer than the CA's part of the order must not be cut short
+  const timeoutMs = poll.timeoutMs + Math.max(0, ...req.solvers.map((s) => s.presentTimeoutMs ?? 0))
+  const timeout = AbortSignal.timeout(timeoutMs)
   try {
     return await orderWithin(req, poll, req.signal ? AbortSignal.any([req.signal, timeout]) : timeout)
   } catch (err) {
     if (!timeout.aborted || req.signal?.aborted) throw err
     // a timeout is a failure of this attempt (recorded, backed off, next issuer), not an abort
-    throw new AcmeError(ErrorCodes.TIMEOUT, `the order for ${req.names.join(', ')} did not complete within ${poll.timeoutMs} ms`, { cause: err, retryable: true })
+    throw new AcmeError(ErrorCodes.TIMEOUT, `the order for ${req.names.join(', ')} did not complete within ${timeoutMs} ms`, { cause: err, retryable: true })
   }
 }
 

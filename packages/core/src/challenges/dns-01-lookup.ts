@@ -79,17 +79,22 @@ export async function findZone (fqdn: string, opts: LookupOptions = {}): Promise
   throw new AcmeError(ErrorCodes.DNS_PROVIDER, `no DNS zone found for ${fqdn}`)
 }
 
-/** The IP addresses of `zone`'s authoritative nameservers (its NS records, resolved). */
-export async function authoritativeServers (zone: string, opts: LookupOptions = {}): Promise<string[]> {
+/**
+ * `zone`'s authoritative nameservers (its NS records), each as the list of its IP addresses.
+ * A nameserver counts as one: on a host without an IPv6 route its IPv6 address never answers,
+ * and any of its addresses answering with the value is enough.
+ */
+export async function authoritativeServers (zone: string, opts: LookupOptions = {}): Promise<string[][]> {
   const names = await query(opts, opts.servers, (r) => r.resolveNs(zone))
-  const addresses = await Promise.all(names.map(async (ns) => {
+  const servers = await Promise.all(names.map(async (ns) => {
     const [v4, v6] = await Promise.all([
       query(opts, opts.servers, (r) => r.resolve4(ns)).catch(() => [] as string[]),
       query(opts, opts.servers, (r) => r.resolve6(ns)).catch(() => [] as string[]),
     ])
     return [...v4, ...v6]
   }))
-  return [...new Set(addresses.flat())]
+  const seen = new Set<string>()
+  return servers.map((addresses) => addresses.filter((a) => !seen.has(a) && seen.add(a))).filter((addresses) => addresses.length > 0)
 }
 
 /** Whether `server` answers a TXT query for `fqdn` with `value` among its strings; else why not. */
@@ -103,11 +108,29 @@ export async function txtVisible (fqdn: string, value: string, server: string | 
   }
 }
 
+/** True as soon as one of `addresses` (one server's) answers with the value; else why each did not. */
+function visibleOnAny (fqdn: string, value: string, addresses: Array<string | undefined>, signal?: AbortSignal): Promise<true | string> {
+  return new Promise((resolve, reject) => {
+    const why: string[] = []
+    let left = addresses.length
+    addresses.forEach((server, i) => {
+      txtVisible(fqdn, value, server, { signal }).then((answer) => {
+        if (answer === true) return resolve(true)
+        why[i] = `${server ?? 'system resolver'} (${answer})`
+        if (--left === 0) resolve(why.join(' / '))
+      }, reject)
+    })
+  })
+}
+
 export interface PropagationOptions {
   fqdn: string
   value: string
-  /** IP[:port] of every server that must answer with the value; undefined: the system resolvers */
-  servers?: string[]
+  /**
+   * The servers that must each answer with the value, each as IP[:port] addresses of which any
+   * one answering is enough (a nameserver's IPv4 and IPv6); undefined: the system resolvers
+   */
+  servers?: string[][]
   timeoutMs: number
   logger: Logger
   signal?: AbortSignal
@@ -124,14 +147,14 @@ export interface PropagationOptions {
  */
 export async function waitForPropagation (opts: PropagationOptions): Promise<void> {
   const { fqdn, value, logger, signal } = opts
-  const servers: Array<string | undefined> = opts.servers ?? [undefined]
+  const servers: Array<Array<string | undefined>> = opts.servers ?? [[undefined]]
   const progressEveryMs = opts.progressEveryMs ?? 5000
   const started = Date.now()
   let delay = opts.intervalMs ?? 250
   let nextProgressAt = started
   for (;;) {
-    const answers = await Promise.all(servers.map((s) => txtVisible(fqdn, value, s, { signal })))
-    const missing = servers.flatMap((s, i) => answers[i] === true ? [] : [`${s ?? 'system resolver'} (${answers[i] as string})`])
+    const answers = await Promise.all(servers.map((addresses) => visibleOnAny(fqdn, value, addresses, signal)))
+    const missing = answers.flatMap((answer) => answer === true ? [] : [answer])
     const elapsedMs = Date.now() - started
     if (missing.length === 0) {
       logger.debug({ fqdn, elapsedMs }, 'DNS-01 TXT record visible on every resolver')

@@ -5,7 +5,7 @@ import { rfc2136Provider } from '../dns/rfc2136.js'
 import { isAcmeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { resolveDns01Options, type Dns01Options, type Dns01Provider } from './dns-01.js'
-import { authoritativeServers, findZone, followCname } from './dns-01-lookup.js'
+import { authoritativeServers, findZone, followCname, waitForPropagation } from './dns-01-lookup.js'
 import { Dns01Solver } from './dns-01-solver.js'
 import type { ChallengeTask } from './solver.js'
 
@@ -59,7 +59,25 @@ describe('DNS-01 solver against Knot DNS: CNAME delegation, propagation, cleanup
   it('finds the zone and its authoritative nameservers', async () => {
     const servers = [knot.address]
     expect(await findZone('_acme-challenge.a.b.example.test', { servers })).toBe('example.test')
-    expect(await authoritativeServers('delegated.test', { servers })).toEqual([knot.host])
+    expect(await authoritativeServers('delegated.test', { servers })).toEqual([[knot.host]])
+  })
+
+  it('counts a nameserver as answered when any of its addresses does (its IPv6 one may be unreachable here)', async () => {
+    const provider = rfc2136Provider({ server: knot.address, tsig: knot.tsig })
+    const fqdn = '_acme-challenge.v6.delegated.test'
+    const value = randomBytes(16).toString('base64url')
+    await provider.present(fqdn, value)
+    try {
+      const { logger } = capturingLogger()
+      // 2001:db8::/32 is documentation space: never routed, so that address only times out
+      const started = Date.now()
+      await waitForPropagation({ fqdn, value, servers: [['[2001:db8::53]:53', knot.address]], timeoutMs: 5000, logger })
+      expect(Date.now() - started).toBeLessThan(1500) // the reachable address decides, without waiting for the other
+      await expect(waitForPropagation({ fqdn, value: 'not-there', servers: [[knot.address, '[2001:db8::53]:53']], timeoutMs: 300, logger }))
+        .rejects.toThrow(new RegExp(`${knot.address.replace(/\./g, '\\.')} \\(1 other value\\(s\\)\\) / \\[2001:db8::53\\]:53 \\(`))
+    } finally {
+      await provider.cleanup(fqdn, value)
+    }
   })
 
   it('presents at the CNAME target in the second zone, and cleans up there', async () => {

@@ -26,6 +26,12 @@ export class Dns01Solver implements ChallengeSolver {
     this.#log = logger
   }
 
+  /** the provider's own wait, then the propagation delay and check, plus a minute for the lookups around them */
+  get presentTimeoutMs (): number {
+    const { provider, propagationDelayMs, propagationTimeoutMs } = this.#opts
+    return (provider.presentTimeoutMs ?? 0) + propagationDelayMs + propagationTimeoutMs + 60_000
+  }
+
   canSolve (identifier: { type: 'dns' | 'ip' }): boolean {
     return identifier.type === 'dns'
   }
@@ -39,7 +45,7 @@ export class Dns01Solver implements ChallengeSolver {
     const { propagationDelayMs, propagationTimeoutMs } = this.#opts
     if (propagationTimeoutMs === 0) return
     if (propagationDelayMs > 0) await sleep(propagationDelayMs, task.signal)
-    const servers = this.#opts.resolvers ?? await this.#authoritative(fqdn, task.signal)
+    const servers = this.#opts.resolvers?.map((r) => [r]) ?? await this.#authoritative(fqdn, task.signal)
     await waitForPropagation({
       fqdn,
       value: task.keyAuthorization,
@@ -74,7 +80,7 @@ export class Dns01Solver implements ChallengeSolver {
   }
 
   /** the zone's authoritative nameservers, or undefined (system resolvers) when they cannot be found */
-  async #authoritative (fqdn: string, signal?: AbortSignal): Promise<string[] | undefined> {
+  async #authoritative (fqdn: string, signal?: AbortSignal): Promise<string[][] | undefined> {
     try {
       const lookup = this.#lookup(signal)
       const zone = this.#opts.provider.zoneFor ? await this.#opts.provider.zoneFor(fqdn, signal) : await findZone(fqdn, lookup)

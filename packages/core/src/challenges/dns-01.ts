@@ -24,6 +24,8 @@ export interface Dns01Provider {
    * authoritative nameservers for the propagation check when no `resolvers` are set.
    */
   zoneFor? (fqdn: string, signal?: AbortSignal): Promise<string>
+  /** Optional: the longest present() itself may wait, ms (Route 53 waits for its change to be INSYNC); the order's deadline grows by it. */
+  readonly presentTimeoutMs?: number
 }
 
 /** DNS-01 settings: the provider plus how to find the record's name and when it is visible. */

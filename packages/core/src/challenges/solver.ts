@@ -27,6 +27,8 @@ export interface ChallengeSolver {
   /** whether this solver can prove `identifier` (HTTP-01 and TLS-ALPN-01 cannot do wildcards) */
   canSolve (identifier: Identifier, wildcard: boolean): boolean
   present (task: ChallengeTask): Promise<void>
+  /** optional: the longest present() may take by design, ms (DNS-01 waits for propagation); the order's deadline grows by it */
+  readonly presentTimeoutMs?: number
   /** optional: resolves when the CA has fetched the proof, so the order is polled at once */
   validationSeen? (task: ChallengeTask): Promise<void>
   cleanup (task: ChallengeTask): Promise<void>

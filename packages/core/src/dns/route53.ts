@@ -127,6 +127,7 @@ export function route53Provider (options: Route53Options = {}): Dns01Provider {
 
   return {
     name: 'route53',
+    presentTimeoutMs: opts.waitForSync ? opts.syncTimeoutMs : 0,
     zoneFor: async (fqdn, signal) => (await zoneOf(normalize(fqdn), signal)).name,
 
     async present (rawFqdn, value, signal) {
