@@ -32,12 +32,12 @@ describe('route53Provider (real @aws-sdk/client-route-53) against a local Route 
   const txt = (zone: string, name: string) => r53.sets.get(zone)!.find((s) => s.name === `${name}.` && s.type === 'TXT')
   const failure = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure') }, (err: AcmeError) => err)
 
-  it('UPSERTs the TXT set keeping other values, waits for INSYNC (GetChange), and restores the set on cleanup', async () => {
+  it('replaces the TXT set keeping other values (DELETE of the set read + CREATE, in one batch), waits for INSYNC (GetChange), and restores the set on cleanup', async () => {
     r53.sets.get('ZPUBLIC')!.push({ name: '_acme-challenge.example.com.', type: 'TXT', ttl: 300, values: ['"site-verification=abc"'] })
     const p = provider()
     await Promise.all([p.present('_acme-challenge.example.com', 'one'), p.present('_acme-challenge.example.com', 'two')])
     expect(txt('ZPUBLIC', '_acme-challenge.example.com')).toEqual({ name: '_acme-challenge.example.com.', type: 'TXT', ttl: 300, values: ['"site-verification=abc"', '"one"', '"two"'] })
-    expect(r53.changes.map((c) => [c.action, c.values.length])).toEqual([['UPSERT', 2], ['UPSERT', 3]])
+    expect(r53.changes.map((c) => [c.action, c.values.length])).toEqual([['DELETE', 1], ['CREATE', 2], ['DELETE', 2], ['CREATE', 3]])
     // each present resolved only after its change went PENDING -> PENDING -> INSYNC
     expect(r53.calls.filter((c) => c === 'GetChange')).toHaveLength(6)
     expect(r53.calls.filter((c) => c === 'ListHostedZonesByName')).toHaveLength(2) // _acme-challenge.example.com, then example.com; cached after
@@ -46,7 +46,10 @@ describe('route53Provider (real @aws-sdk/client-route-53) against a local Route 
     await p.cleanup('_acme-challenge.example.com', 'one') // gone already: no change
     await p.cleanup('_acme-challenge.example.com', 'two')
     expect(txt('ZPUBLIC', '_acme-challenge.example.com')!.values).toEqual(['"site-verification=abc"'])
-    expect(r53.changes.slice(2).map((c) => [c.action, c.values])).toEqual([['UPSERT', ['"site-verification=abc"', '"two"']], ['UPSERT', ['"site-verification=abc"']]])
+    expect(r53.changes.slice(4).map((c) => [c.action, c.values])).toEqual([
+      ['DELETE', ['"site-verification=abc"', '"one"', '"two"']], ['CREATE', ['"site-verification=abc"', '"two"']],
+      ['DELETE', ['"site-verification=abc"', '"two"']], ['CREATE', ['"site-verification=abc"']],
+    ])
   })
 
   it('DELETEs the set (exactly as it is) when the last value goes', async () => {
@@ -55,7 +58,7 @@ describe('route53Provider (real @aws-sdk/client-route-53) against a local Route 
     expect(txt('ZSUB', '_acme-challenge.www.sub.example.com')).toMatchObject({ ttl: 60, values: ['"only"'] })
     await p.cleanup('_acme-challenge.www.sub.example.com', 'only')
     expect(txt('ZSUB', '_acme-challenge.www.sub.example.com')).toBeUndefined()
-    expect(r53.changes.map((c) => [c.zone, c.action])).toEqual([['ZSUB', 'UPSERT'], ['ZSUB', 'DELETE']])
+    expect(r53.changes.map((c) => [c.zone, c.action])).toEqual([['ZSUB', 'CREATE'], ['ZSUB', 'DELETE']])
   })
 
   it('finds the closest public hosted zone, skipping private ones', async () => {
@@ -85,15 +88,27 @@ describe('route53Provider (real @aws-sdk/client-route-53) against a local Route 
   it('maps InvalidChangeBatch and NoSuchHostedZone to ERR_ACME_DNS_PROVIDER with Route 53\'s messages', async () => {
     const wrongZone = await failure(provider({ hostedZoneId: 'ZSUB' }).present('_acme-challenge.example.com', 'v'))
     expect(wrongZone).toMatchObject({ code: 'ERR_ACME_DNS_PROVIDER', retryable: false, status: 400 })
-    expect(wrongZone.message).toBe('route53: UPSERT TXT _acme-challenge.example.com failed: InvalidChangeBatch: [RRSet with DNS name _acme-challenge.example.com. is not permitted in zone sub.example.com.]')
+    expect(wrongZone.message).toBe('route53: changing TXT _acme-challenge.example.com failed: InvalidChangeBatch: [RRSet with DNS name _acme-challenge.example.com. is not permitted in zone sub.example.com.]')
     const noZone = await failure(provider({ hostedZoneId: 'ZNOPE' }).present('_acme-challenge.example.com', 'v'))
     expect(noZone.message).toBe('route53: reading hosted zone ZNOPE failed: NoSuchHostedZone: No hosted zone found with ID: ZNOPE')
     const p = provider({ hostedZoneId: 'ZSUB' })
     await p.present('_acme-challenge.d.sub.example.com', 'v')
     r53.fail('ChangeResourceRecordSets', 400, 'InvalidChangeBatch', "[Tried to delete resource record set [name='_acme-challenge.d.sub.example.com.', type='TXT'] but the values provided do not match the current values]")
-    const raced = await failure(p.cleanup('_acme-challenge.d.sub.example.com', 'v'))
-    expect(raced.message).toMatch(/DELETE TXT _acme-challenge\.d\.sub\.example\.com failed: InvalidChangeBatch: \[Tried to delete .* do not match the current values\]/)
+    // the set changed between read and write (another instance): read again and retry
     await p.cleanup('_acme-challenge.d.sub.example.com', 'v')
+    expect(txt('ZSUB', '_acme-challenge.d.sub.example.com')).toBeUndefined()
+  })
+
+  it('never overwrites a value another instance wrote meanwhile (two providers, one name)', async () => {
+    const a = provider()
+    const b = provider()
+    const name = '_acme-challenge.both.example.com'
+    await Promise.all([a.present(name, 'from-a'), b.present(name, 'from-b'), a.present(name, 'a2'), b.present(name, 'b2')])
+    expect(txt('ZPUBLIC', name)!.values.sort()).toEqual(['"a2"', '"b2"', '"from-a"', '"from-b"'])
+    await Promise.all([a.cleanup(name, 'from-a'), b.cleanup(name, 'from-b')])
+    expect(txt('ZPUBLIC', name)!.values.sort()).toEqual(['"a2"', '"b2"'])
+    await Promise.all([a.cleanup(name, 'a2'), b.cleanup(name, 'b2')])
+    expect(txt('ZPUBLIC', name)).toBeUndefined()
   })
 
   it('gives up waiting for INSYNC after syncTimeoutMs', async () => {

@@ -27,11 +27,15 @@ export interface Route53Options {
 
 type Sdk = typeof import('@aws-sdk/client-route-53')
 
+/** How often a change may find the set changed by another writer before giving up. */
+const MAX_CONFLICTS = 5
+
 /**
- * A Dns01Provider for Route 53. Present UPSERTs the name's TXT set with the value added, so
- * other values at the name stay; cleanup UPSERTs it without the value, or DELETEs the set
- * when it was the last. Changes to one name are serialized in this process. The SDK is an
- * optional peer dependency, loaded at the first call.
+ * A Dns01Provider for Route 53. Present replaces the name's TXT set with the value added, so
+ * other values at the name stay; cleanup replaces it without the value, or deletes the set
+ * when it was the last. Each change is conditional on the set read (see replaceSet), so other
+ * instances' values are never lost; changes to one name are serialized in this process. The
+ * SDK is an optional peer dependency, loaded at the first call.
  */
 export function route53Provider (options: Route53Options = {}): Dns01Provider {
   const opts = validate(options)
@@ -95,12 +99,42 @@ export function route53Provider (options: Route53Options = {}): Dns01Provider {
     return set && set.Type === 'TXT' && trimDot(set.Name ?? '').toLowerCase() === fqdn && !set.SetIdentifier ? set : undefined
   }
 
-  async function change (zoneId: string, fqdn: string, action: 'UPSERT' | 'DELETE', set: ResourceRecordSet, signal?: AbortSignal): Promise<string | undefined> {
-    const res = await call(`${action} TXT ${fqdn}`, (sdk, c) => c.send(new sdk.ChangeResourceRecordSetsCommand({
+  /**
+   * Replaces the TXT set `from` (as read; undefined: none) by `values` (empty: none) in one batch:
+   * DELETE of the exact set read, then CREATE. Route 53 refuses the whole batch
+   * (InvalidChangeBatch) when the set changed since it was read, so another instance's value
+   * is never overwritten: the caller reads again and retries.
+   */
+  async function replaceSet (zoneId: string, fqdn: string, from: ResourceRecordSet | undefined, values: string[], signal?: AbortSignal): Promise<string | undefined> {
+    const Changes = [
+      ...(from ? [{ Action: 'DELETE' as const, ResourceRecordSet: from }] : []),
+      ...(values.length > 0 ? [{ Action: 'CREATE' as const, ResourceRecordSet: recordSet(fqdn, values, from?.TTL ?? opts.ttl) }] : []),
+    ]
+    const res = await call(`changing TXT ${fqdn}`, (sdk, c) => c.send(new sdk.ChangeResourceRecordSetsCommand({
       HostedZoneId: zoneId,
-      ChangeBatch: { Comment: 'ACME DNS-01 challenge', Changes: [{ Action: action, ResourceRecordSet: set }] },
+      ChangeBatch: { Comment: 'ACME DNS-01 challenge', Changes },
     }), { abortSignal: signal }))
     return res.ChangeInfo?.Status === 'INSYNC' ? undefined : res.ChangeInfo?.Id
+  }
+
+  /** Reads the set, lets `next` say what its values become (undefined: nothing to do), writes it; again when another writer came between. */
+  async function updateSet (zoneId: string, fqdn: string, next: (values: string[]) => string[] | undefined, signal?: AbortSignal): Promise<string | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const set = await currentSet(zoneId, fqdn, signal)
+      const values = next(valuesOf(set))
+      if (!values) return undefined
+      try {
+        return await replaceSet(zoneId, fqdn, set, values, signal)
+      } catch (err) {
+        // only the refusals that say the set is no longer what was read (others, like a name outside the zone, stay)
+        const cause = (err as AcmeError).cause as Error | undefined
+        if (cause?.name === 'InvalidChangeBatch' && /Tried to (delete|create) resource record set/.test(cause.message) && attempt < MAX_CONFLICTS) {
+          await sleep(100 + Math.random() * 400 * attempt, signal)
+          continue
+        }
+        throw err
+      }
+    }
   }
 
   async function waitInSync (changeId: string, fqdn: string, signal?: AbortSignal): Promise<void> {
@@ -133,26 +167,14 @@ export function route53Provider (options: Route53Options = {}): Dns01Provider {
     async present (rawFqdn, value, signal) {
       const fqdn = normalize(rawFqdn)
       const zone = await zoneOf(fqdn, signal)
-      const changeId = await serialized(fqdn, async () => {
-        const set = await currentSet(zone.id, fqdn, signal)
-        const values = valuesOf(set)
-        if (values.includes(value)) return undefined
-        return change(zone.id, fqdn, 'UPSERT', recordSet(fqdn, [...values, value], set?.TTL ?? opts.ttl), signal)
-      })
+      const changeId = await serialized(fqdn, () => updateSet(zone.id, fqdn, (values) => values.includes(value) ? undefined : [...values, value], signal))
       if (changeId && opts.waitForSync) await waitInSync(changeId, fqdn, signal)
     },
 
     async cleanup (rawFqdn, value, signal) {
       const fqdn = normalize(rawFqdn)
       const zone = await zoneOf(fqdn, signal)
-      await serialized(fqdn, async () => {
-        const set = await currentSet(zone.id, fqdn, signal)
-        const values = valuesOf(set)
-        if (!set || !values.includes(value)) return
-        const rest = values.filter((v) => v !== value)
-        // DELETE must repeat the set exactly as it is (values and TTL), or Route 53 refuses it
-        await (rest.length === 0 ? change(zone.id, fqdn, 'DELETE', set, signal) : change(zone.id, fqdn, 'UPSERT', recordSet(fqdn, rest, set.TTL ?? opts.ttl), signal))
-      })
+      await serialized(fqdn, () => updateSet(zone.id, fqdn, (values) => values.includes(value) ? values.filter((v) => v !== value) : undefined, signal))
     },
   }
 }
