@@ -23,8 +23,11 @@ type Which = 'root' | 'intermediate'
 export function localAuthority (storage: Storage, opts: AuthorityOptions): LocalAuthority {
   // Rotate with a third of the lifetime left, and early enough that a leaf never outlives it.
   const rotateBeforeMs = Math.max(opts.intermediateLifetimeMs / 3, opts.leafLifetimeMs)
+  // how soon a root replaced in storage (a rotation, by deleting the old one) is noticed here
+  const recheckMs = Math.min(60_000, opts.leafLifetimeMs / 4)
   let root: Promise<CaMaterial> | undefined
   let current: CaMaterial | undefined
+  let checkedAt = 0
   let refreshing: Promise<CaMaterial> | undefined
 
   const load = async (which: Which): Promise<CaMaterial | null> => {
@@ -69,6 +72,20 @@ export function localAuthority (storage: Storage, opts: AuthorityOptions): Local
     return root
   }
 
+  /**
+   * The root as stored now. One replaced in storage replaces the one held here, so that no
+   * instance goes on signing intermediates (or overwriting the stored one) with the old root.
+   */
+  const storedRoot = async (): Promise<CaMaterial> => {
+    const stored = await load('root')
+    if (!stored) {
+      root = undefined
+      return getRoot()
+    }
+    root = Promise.resolve(stored)
+    return stored
+  }
+
   const usable = async (ca: CaMaterial, rootCa: CaMaterial): Promise<boolean> =>
     ca.notAfter - Date.now() > rotateBeforeMs && await signedBy(ca, rootCa)
 
@@ -83,7 +100,7 @@ export function localAuthority (storage: Storage, opts: AuthorityOptions): Local
   }
 
   const refresh = async (): Promise<CaMaterial> => {
-    const rootCa = await getRoot()
+    const rootCa = await storedRoot()
     if (rootCa.notAfter - Date.now() <= rotateBeforeMs) {
       throw new AcmeError(ErrorCodes.CA_PROBLEM, `the local CA root expires ${new Date(rootCa.notAfter).toISOString()}; ` +
         `delete ${StorageKeys.localCa('root')} from storage to create a new root, then trust the new one`)
@@ -91,6 +108,7 @@ export function localAuthority (storage: Storage, opts: AuthorityOptions): Local
     let ca = await loadIntermediate()
     if (!ca || !await usable(ca, rootCa)) {
       ca = await underLock(async (lock) => {
+        if ((await load('root'))?.certificate !== rootCa.certificate) throw new AcmeError(ErrorCodes.CA_PROBLEM, 'the local CA root changed in storage meanwhile; try again', { retryable: true })
         const again = await loadIntermediate()
         if (again && await usable(again, rootCa)) return again
         return create('intermediate', {
@@ -101,13 +119,14 @@ export function localAuthority (storage: Storage, opts: AuthorityOptions): Local
       })
     }
     current = ca
+    checkedAt = Date.now()
     return ca
   }
 
   return {
     root: getRoot,
     async intermediate () {
-      if (current && current.notAfter - Date.now() > rotateBeforeMs) return current
+      if (current && current.notAfter - Date.now() > rotateBeforeMs && Date.now() - checkedAt < recheckMs) return current
       refreshing ??= refresh().finally(() => { refreshing = undefined })
       return refreshing
     },

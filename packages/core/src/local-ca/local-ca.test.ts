@@ -241,4 +241,23 @@ describe('local CA in a cluster', () => {
     // a leaf never outlives the intermediate that signed it
     expect(second.leaf.notAfter.getTime()).toBeLessThanOrEqual(new x509.X509Certificate(secondIntermediate!).notAfter.getTime())
   })
+
+  it('a root replaced in storage (deleted to rotate it) is taken up by running instances, which then sign with it', async () => {
+    const { storage } = countingStorage()
+    const opts = { storage, intermediateLifetimeMs: 60_000, leafLifetimeMs: 2000 } // the stored root is re-read every 500 ms
+    const a = createLocalIssuer(opts)
+    const oldRoot = await a.rootCertificate()
+    await issue(a)
+    await storage.delete(StorageKeys.localCa('root'))
+    await storage.delete(StorageKeys.localCa('intermediate'))
+    const c = createLocalIssuer(opts) // e.g. a restarted instance: creates the new root and intermediate
+    const newRoot = await c.rootCertificate()
+    expect(newRoot).not.toBe(oldRoot)
+    const fromC = await issue(c)
+    await sleep(600)
+    const fromA = await issue(a)
+    expect(splitPemChain(fromA.chain)[1]).toBe(splitPemChain(fromC.chain)[1]) // the new intermediate, not overwritten
+    expect(await a.rootCertificate()).toBe(newRoot)
+    expect(await handshake({ key: fromA.key, chain: fromA.chain, root: newRoot, servername: 'example.test' })).toEqual({ authorized: true, error: null })
+  })
 })
