@@ -13,3 +13,11 @@ describe('manager.add()', () => {
     }
   })
 })
+
+describe('renewal timer options', () => {
+  it('refuse intervals Node timers cannot count (past 2^31-1 ms they fire at once, in a loop)', () => {
+    for (const renewal of [{ checkIntervalMs: 30 * 86400_000 }, { syncIntervalMs: 30 * 86400_000 }]) {
+      expect(() => createCertificateManager({ storage: memoryStorage(), renewal })).toThrow(expect.objectContaining({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining('2592000000') }))
+    }
+  })
+})

@@ -100,4 +100,25 @@ describe('cluster sync without a change feed', () => {
     expect(proxy.count('newOrder')).toBe(orders + 1)
     expect(b.list()[0]!.serial).toBe(replacement.serial)
   })
+
+  it('picks up a newer certificate that expires sooner than the one it serves (a forced renewal with a shorter lifetime)', async () => {
+    const storage = memoryStorage()
+    const local = (leafLifetimeMs: number, checkIntervalMs = 600_000) => {
+      const m = createCertificateManager({ directoryUrl: 'local', storage, localCa: { leafLifetimeMs }, renewal: { checkIntervalMs } })
+      managers.push(m)
+      return m
+    }
+    const name = 'shorter.example.test'
+    await local(5 * 86400_000).manage([name])
+    const b = local(5 * 86400_000, 300)
+    await b.manage([name])
+    b.start()
+    const a = local(86400_000)
+    await a.manage([name])
+    const renewed = await a.renew(name, { force: true })
+    expect(renewed.notAfter.getTime()).toBeLessThan(b.list()[0]!.notAfter!.getTime())
+    const deadline = Date.now() + 5000
+    while (b.list()[0]!.serial !== renewed.serial && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(b.list()[0]!.serial).toBe(renewed.serial)
+  })
 })

@@ -526,8 +526,9 @@ export class CertificateManager {
       this.#ensure(m, { renewal: true }).catch(() => {})
       return
     }
-    if (stored && sameNames(stored.names, m.names) && stored.serial !== m.bundle?.serial &&
-      (!m.bundle || Date.parse(stored.notAfter) >= Date.parse(m.bundle.notAfter))) {
+    // a newer certificate, even one that expires sooner (a forced renewal, a shorter profile)
+    if (stored && sameNames(stored.names, m.names) && stored.serial !== m.bundle?.serial && Date.parse(stored.notAfter) > Date.now() &&
+      (!m.bundle || Date.parse(stored.obtainedAt) >= Date.parse(m.bundle.obtainedAt))) {
       this.#log.info({ names: m.names, serial: stored.serial }, 'certificate updated from storage')
       this.#adopt(m, stored, 'storage')
     }

@@ -178,6 +178,8 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
 
   const { syncIntervalMs = 60_000, concurrency = 10, stagingFallback = true, ...policy } = opts.renewal ?? {}
   positiveInteger('renewal.syncIntervalMs', syncIntervalMs)
+  // a timer's delay: Node fires at once past 2^31-1 ms
+  if (syncIntervalMs > 2 ** 31 - 1) invalidOption('renewal.syncIntervalMs', syncIntervalMs, 'at most 2147483647 ms (~24.8 days)')
   positiveInteger('renewal.concurrency', concurrency)
   const lockTtlMs = opts.lockTtlMs ?? 30_000
   positiveInteger('lockTtlMs', lockTtlMs)

@@ -117,9 +117,16 @@ export class Scheduler {
     const now = Date.now()
     let next = now + nextCheckDelay(this.deps.renewal)
     for (const m of this.deps.managed()) {
-      if (m.nextAttemptAt) next = Math.min(next, m.nextAttemptAt.getTime())
+      // a retry time only while it is ahead: one passed for a certificate not due (a failed
+      // forced renewal) would otherwise wake every check at once, each reading all of storage
+      if (inBackoff(m, now)) {
+        if (m.nextAttemptAt) next = Math.min(next, m.nextAttemptAt.getTime())
+      } else if (m.bundle) {
+        next = Math.min(next, renewalTime(m.bundle, this.deps.renewal).at.getTime())
+      } else if (!m.inflight) {
+        next = now // nothing served and free to try
+      }
       if (!m.bundle) continue
-      if (m.nextAttemptAt === undefined) next = Math.min(next, renewalTime(m.bundle, this.deps.renewal).at.getTime())
       if (m.bundle.ari || m.ariRetry) next = Math.min(next, ariCheckAt(m))
     }
     return Math.max(MIN_WAKE_MS, next - now)

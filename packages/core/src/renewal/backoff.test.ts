@@ -67,6 +67,10 @@ describe('recordFailure / recordSuccess', () => {
     ['fourth failure keeps the first failure time', earlier, failure, { failures: 4, firstFailureAt: iso(T0 - HOUR), nextAttemptAt: iso(T0 + 5 * MIN) }],
     ['rate limited: Retry-After in 3 h', undefined, { code: ErrorCodes.RATE_LIMITED, message: '429', retryAfter: new Date(T0 + 3 * HOUR) }, { failures: 1, nextAttemptAt: iso(T0 + 3 * HOUR) }],
     ['30 days of failures: no next attempt', { ...earlier, firstFailureAt: iso(T0 - 30 * DAY) }, failure, { failures: 4, nextAttemptAt: null }],
+    // a forced renewal failed weeks ago and nothing retried it (the certificate was not due): a new run starts here
+    ['an old record nobody acted on for over 12 h is a new run', {
+      failures: 1, firstFailureAt: iso(T0 - 31 * DAY), lastError: { code: ErrorCodes.CA_UNREACHABLE, message: 'x', at: iso(T0 - 31 * DAY) }, nextAttemptAt: iso(T0 - 31 * DAY + MIN),
+    }, failure, { failures: 1, firstFailureAt: iso(T0), nextAttemptAt: iso(T0 + MIN) }],
   ])('%s', (_, state, error, expected) => {
     const next = recordFailure(state, error, new Date(T0))
     expect(next).toMatchObject(expected)

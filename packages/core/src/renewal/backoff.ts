@@ -64,6 +64,11 @@ export function nextAttempt (state: { failures: number, firstFailureAt: string }
  * success; an unreadable one (see `parseRenewalState`) should be passed as undefined.
  */
 export function recordFailure (state: RenewalState | undefined, error: FailureInfo, now: Date): RenewalState {
+  // A record nobody acted on for longer than any retry interval belongs to an earlier run of
+  // failures (a forced renewal of a certificate not yet due, whose next attempt never came):
+  // counting from it would stop attempts at the first failure once 30 days had passed.
+  const lastActivity = state ? Math.max(Date.parse(state.lastError.at) || 0, state.nextAttemptAt ? Date.parse(state.nextAttemptAt) || 0 : 0) : 0
+  if (state && now.getTime() - lastActivity > 2 * MAX_RETRY_INTERVAL_MS) state = undefined
   const failures = (state?.failures ?? 0) + 1
   const firstFailureAt = state?.firstFailureAt ?? now.toISOString()
   const message = error.message.length > MAX_MESSAGE_LENGTH ? `${error.message.slice(0, MAX_MESSAGE_LENGTH)}...` : error.message

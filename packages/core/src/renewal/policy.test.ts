@@ -81,7 +81,7 @@ describe('resolveRenewalOptions', () => {
   it.each<[keyof RenewalOptions, unknown]>([
     ['ratio', 0], ['ratio', 1], ['ratio', -0.5], ['ratio', '1/3'], ['ratio', Number.NaN],
     ['shortLivedRatio', 1.5], ['emergencyRatio', 0], ['shortLivedThresholdMs', -1],
-    ['checkIntervalMs', 0], ['checkIntervalMs', Infinity], ['checkJitter', 1], ['checkJitter', -0.1],
+    ['checkIntervalMs', 0], ['checkIntervalMs', Infinity], ['checkIntervalMs', 2 ** 31], ['checkJitter', 1], ['checkJitter', -0.1],
   ])('refuses %s = %s with ERR_ACME_INVALID_OPTION', (field, value) => {
     let error: unknown
     try { resolveRenewalOptions({ [field]: value }) } catch (err) { error = err }

@@ -55,7 +55,8 @@ const RANGES: Record<keyof RenewalOptions, [(v: number) => boolean, string]> = {
   shortLivedRatio: fraction,
   emergencyRatio: fraction,
   shortLivedThresholdMs: duration,
-  checkIntervalMs: duration,
+  // a timer's delay: Node fires at once past 2^31-1 ms (~24.8 days), which would loop every 1 ms
+  checkIntervalMs: [(v) => v > 0 && v <= 2 ** 31 - 1, 'a positive number of ms, at most 2147483647 (~24.8 days)'],
   checkJitter: [(v) => v >= 0 && v < 1, 'a number in [0, 1)'],
 }
 
