@@ -116,7 +116,7 @@ describe('cluster sync without a change feed', () => {
     const a = local(86400_000)
     await a.manage([name])
     const renewed = await a.renew(name, { force: true })
-    expect(renewed.notAfter.getTime()).toBeLessThan(b.list()[0]!.notAfter!.getTime())
+    expect(renewed.notAfter!.getTime()).toBeLessThan(b.list()[0]!.notAfter!.getTime())
     const deadline = Date.now() + 5000
     while (b.list()[0]!.serial !== renewed.serial && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
     expect(b.list()[0]!.serial).toBe(renewed.serial)
