@@ -363,11 +363,15 @@ export class CertificateManager {
     const primary = names[0]!
     const existing = this.#managed.get(primary)
     if (existing && sameNames(existing.names, names)) return existing
-    if (existing) this.#unmanage(existing)
+    // entries this list takes names from stop (as one certificate per name set is managed); the
+    // one under this primary name keeps being served until the new list's order replaces it
+    const replaced = new Set([existing, ...names.map((n) => this.#byName.get(n))].filter((o): o is Managed => o !== undefined))
+    for (const o of replaced) this.#unmanage(o)
     const m: Managed = { names, primary, onDemand }
     if (onDemand) this.#onDemandCount++
     this.#managed.set(primary, m)
     for (const n of names) this.#byName.set(n, m)
+    if (existing?.bundle) this.#adopt(m, existing.bundle, 'storage')
     return m
   }
 
@@ -398,10 +402,12 @@ export class CertificateManager {
     if (!opts.force && !opts.renewal && m.bundle) return Promise.resolve(m.bundle)
     const run = async (): Promise<CertificateBundle> => {
       if (!opts.force && !m.bundle) {
+        // also one for another list of names under this primary name, or an expired one: served
+        // (and listed as what it is) until the order below replaces it, rather than nothing
         const stored = await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
-        if (stored && sameNames(stored.names, m.names) && Date.parse(stored.notAfter) > Date.now()) {
+        if (stored) {
           this.#adopt(m, stored, 'storage')
-          if (!opts.renewal && this.#issuerKnown(stored)) return stored
+          if (!opts.renewal && !this.#needsOrder(m)) return m.bundle!
         }
       }
       if (!opts.force && m.bundle && !this.#needsOrder(m)) return m.bundle
@@ -501,9 +507,9 @@ export class CertificateManager {
     return issuerAccepted(bundle, this.#issuers)
   }
 
-  /** Whether `m` needs an order now: nothing served, due, from a CA no longer configured, or gone from storage. */
+  /** Whether `m` needs an order now: nothing served, for other names, due, from a CA no longer configured, or gone from storage. */
   #needsOrder (m: Managed): boolean {
-    return !m.bundle || m.missing === true || !this.#issuerKnown(m.bundle) ||
+    return !m.bundle || m.missing === true || !sameNames(m.bundle.names, m.names) || !this.#issuerKnown(m.bundle) ||
       Date.now() >= renewalTime(m.bundle, this.#opts.renewal).at.getTime()
   }
 
