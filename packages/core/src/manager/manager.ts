@@ -450,6 +450,7 @@ export class CertificateManager {
         this.#onDemand.failed(m.primary, m.nextAttemptAt?.getTime() ?? Date.now() + ON_DEMAND_RETRY_MS)
         this.#unmanage(m)
       }
+      if (m.nextAttemptAt && this.#managed.get(m.primary) === m) this.#scheduler.wakeBy(m.nextAttemptAt.getTime())
       if (e.backoff) {
         if (e.lastError) m.lastError = { ...e.lastError, at: new Date(e.lastError.at) }
         this.#log.debug({ names: m.names, nextAttemptAt: m.nextAttemptAt }, 'waiting for the next attempt time')

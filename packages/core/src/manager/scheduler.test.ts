@@ -29,4 +29,33 @@ describe('the maintenance loop', () => {
       scheduler.stop()
     }
   })
+
+  it('wakes by a retry time set outside the loop (a handshake\'s failed order), not only at the next regular check', async () => {
+    const m = { names: ['b.test'], primary: 'b.test', onDemand: false } as Managed
+    let retryAt = Infinity
+    let renewals = 0
+    const scheduler = new Scheduler({
+      renewal: { ...resolveRenewalOptions({}), syncIntervalMs: 60_000, concurrency: 1, stagingFallback: true },
+      managed: () => [m],
+      logger: silentLogger,
+      renew: async () => { renewals++ },
+      sync: async () => {},
+      due: () => Date.now() >= retryAt,
+      refreshAri: async () => {},
+    })
+    m.inflight = new Promise(() => {}) // the first check finds it busy (an order in flight elsewhere)
+    scheduler.start()
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      // that order failed: retry in 1.2 s (the regular check is 10 minutes away)
+      m.inflight = undefined
+      retryAt = Date.now() + 1200
+      m.nextAttemptAt = new Date(retryAt)
+      scheduler.wakeBy(retryAt)
+      await new Promise((resolve) => setTimeout(resolve, 1600))
+      expect(renewals).toBe(1)
+    } finally {
+      scheduler.stop()
+    }
+  })
 })

@@ -47,6 +47,8 @@ export function inBackoff (m: Managed, now = Date.now()): boolean {
  */
 export class Scheduler {
   #timer?: NodeJS.Timeout
+  /** when #timer fires (ms since the epoch) */
+  #timerAt = Infinity
   #syncTimer?: NodeJS.Timeout
   #running = false
   #stopped = true
@@ -71,18 +73,24 @@ export class Scheduler {
     clearInterval(this.#syncTimer)
   }
 
-  /** Runs a check soon (e.g. after a failure set a new retry time). */
-  wake (): void {
-    if (!this.#stopped && !this.#running) this.#schedule(0)
+  /**
+   * Makes sure a check runs by `at` (ms since the epoch): a failure outside the loop (a
+   * handshake, manage() after start()) sets a retry time that may come before the next wake.
+   * A check running now schedules its own next wake from every retry time when it ends.
+   */
+  wakeBy (at: number): void {
+    if (!this.#stopped && !this.#running && at < this.#timerAt) this.#schedule(Math.max(MIN_WAKE_MS, at - Date.now()))
   }
 
   #schedule (ms: number): void {
     clearTimeout(this.#timer)
+    this.#timerAt = Date.now() + ms
     this.#timer = setTimeout(() => { this.#tick().catch((err) => this.deps.logger.error({ err: (err as Error).message }, 'maintenance failed')) }, ms)
     this.#timer.unref()
   }
 
   async #tick (): Promise<void> {
+    this.#timerAt = Infinity
     if (this.#stopped) return
     this.#running = true
     try {
