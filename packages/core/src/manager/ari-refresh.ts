@@ -69,7 +69,7 @@ export async function refreshAri (ctx: AriContext, m: Managed, now = new Date())
         ari: { window, ...(info.explanationURL ? { explanationURL: info.explanationURL } : {}), selectedTime, nextCheck: new Date(nextCheck).toISOString() },
       }
       await ctx.store.write(updated)
-      m.bundle = updated
+      if (m.bundle?.serial === current.serial) m.bundle = { ...m.bundle, ari: updated.ari } // keep the copy shared with the TLS cache
       m.ariRetry = undefined
       if (!sameWindow) ctx.logger.info({ names: m.names, window, selectedTime }, 'ARI renewal window set')
     } finally {
