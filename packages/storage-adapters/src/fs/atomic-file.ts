@@ -64,6 +64,9 @@ async function openTemp (tmp: string, makeDirs: boolean): Promise<fs.FileHandle>
       handle = await fs.open(tmp, 'wx', FILE_MODE)
     } catch (err) {
       if (!makeDirs || (err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 50) throw err
+      // a pruner in step with us (its rmdir always queued between our mkdir and open) would win
+      // every round: after a few, a random pause breaks the step
+      if (attempt >= 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt))
       // a recursive mkdir racing an rmdir of the same path can itself fail with ENOENT: go round again
       created = await fs.mkdir(dirname(tmp), { recursive: true, mode: DIR_MODE }).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') return undefined

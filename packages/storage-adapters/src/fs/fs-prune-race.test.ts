@@ -32,6 +32,6 @@ describe('fsStorage puts while other instances prune the directory', () => {
       state.pruning = false
       await pruner
     }
-    expect(failures).toEqual([])
+    expect(failures, failures.join('\n')).toEqual([])
   })
 })
