@@ -1,11 +1,8 @@
 import { memoryStorage } from '@fastify-acme/core'
+import { createTlsFixture } from '@fastify-acme/harness'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import tls from 'node:tls'
 import { describe, expect, it, vi } from 'vitest'
 import { uniqueLoopbackAddress } from '../test/fixtures.js'
@@ -107,23 +104,10 @@ describe('acmeHttps() handshakes while the app closes', () => {
   })
 })
 
-/** A CA for client certificates and one client certificate it signed (clientAuth). */
-function clientCertificates (): { ca: string, key: string, cert: string } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'fastify-acme-mtls-'))
-  const file = (name: string) => path.join(dir, name)
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' })
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-  openssl('req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=fastify-acme test client CA')
-  openssl('req', ...ec, '-keyout', file('client.key'), '-out', file('client.csr'), '-subj', '/CN=test client')
-  writeFileSync(file('ext.cnf'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n')
-  openssl('x509', '-req', '-in', file('client.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('client.pem'), '-days', '2', '-extfile', file('ext.cnf'))
-  return { ca: readFileSync(file('ca.pem'), 'utf8'), key: readFileSync(file('client.key'), 'utf8'), cert: readFileSync(file('client.pem'), 'utf8') }
-}
-
 describe('acmeHttps({ tls }) on every certificate', () => {
   it('verifies client certificates with SNI when `ca` is given to acmeHttps({ tls }) only; the plugin\'s tls.options win', async () => {
-    const client = clientCertificates()
-    const app = Fastify({ https: { ...acmeHttps({ tls: { ca: client.ca, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } }), requestCert: true, rejectUnauthorized: true } })
+    const client = createTlsFixture(undefined, { usage: 'client' }) // a client CA and a client certificate it signed
+    const app = Fastify({ https: { ...acmeHttps({ tls: { ca: client.caBundle, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } }), requestCert: true, rejectUnauthorized: true } })
     app.get('/', async (request) => {
       const socket = request.raw.socket as tls.TLSSocket
       return { peer: socket.getPeerCertificate().subject?.CN, authorized: socket.authorized }
@@ -155,7 +139,7 @@ describe('acmeHttps({ tls }) on every certificate', () => {
       expect(await get({ servername: name, key: client.key, cert: client.cert })).toBe(ok)
       expect(await get({ servername: name })).toMatch(/^error /)
       const options = app.acme.secureContextOptions(name)!
-      expect(options.ca).toBe(client.ca)
+      expect(options.ca).toBe(client.caBundle)
       expect(options.ciphers).toBe('ECDHE-ECDSA-AES256-GCM-SHA384')
     } finally {
       await app.close()

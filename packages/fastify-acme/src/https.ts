@@ -56,12 +56,13 @@ export class HttpsBinding {
         // certificate, for clients without SNI only (see SecureContextReloader)
         const serve = (ctx: SecureContext | undefined) => ctx ? cb(null, ctx) : cb(new Error(`no certificate for ${servername}`))
         if (this && (this as unknown as Record<symbol, boolean>)[kChallenge]) {
-          whileOpen(binding.#closing.signal, () => manager.loadTlsAlpnContext(servername)).then(serve, () => serve(undefined))
+          manager.loadTlsAlpnContext(servername, binding.#closing.signal).then(serve, () => serve(undefined))
           return
         }
         const ctx = manager.secureContext(servername)
         if (ctx) return cb(null, ctx)
-        whileOpen(binding.#closing.signal, (signal) => manager.loadSecureContext(servername, signal)).then(serve, () => serve(undefined))
+        // the wait ends when the app starts closing (see close())
+        manager.loadSecureContext(servername, binding.#closing.signal).then(serve, () => serve(undefined))
       },
       ALPNCallback (this: TLSSocket | undefined, { servername, protocols: offered }) {
         // (only with TLS-ALPN-01 on: otherwise anyone offering acme-tls/1 would cost a storage read)
@@ -97,22 +98,6 @@ export class HttpsBinding {
   detach (): void {
     this.manager = undefined
   }
-}
-
-/**
- * `load(signal)`, or undefined as soon as `closing` aborts. Each call gets a signal of its own,
- * so what the manager hangs on it goes away with the handshake instead of piling up on the
- * long-lived `closing`.
- */
-function whileOpen<T> (closing: AbortSignal, load: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
-  if (closing.aborted) return Promise.resolve(undefined)
-  const handshake = new AbortController()
-  const abort = () => handshake.abort()
-  closing.addEventListener('abort', abort, { once: true })
-  const aborted = new Promise<undefined>((resolve) => handshake.signal.addEventListener('abort', () => resolve(undefined), { once: true }))
-  let work: Promise<T>
-  try { work = load(handshake.signal) } catch (err) { work = Promise.reject(err) } // SNICallback must never throw
-  return Promise.race([work, aborted]).finally(() => closing.removeEventListener('abort', abort))
 }
 
 const bindings = new WeakMap<object, HttpsBinding>()

@@ -22,6 +22,7 @@ import { OnDemand } from './on-demand.js'
 import { resolveOptions, type CertificateManagerOptions, type ResolvedOptions } from './options.js'
 import { Scheduler, inBackoff } from './scheduler.js'
 import { Semaphore } from './semaphore.js'
+import { untilAborted, waitAtMost } from './waiting.js'
 
 /** What list() reports for each managed certificate. */
 export interface CertificateInfo {
@@ -67,25 +68,6 @@ const ARI_MIN_INTERVAL_MS = 60_000
 
 /** Longest a handshake waits for a certificate being loaded or ordered (the order itself goes on). */
 const HANDSHAKE_WAIT_MS = 30_000
-
-/** Waits for `work` at most `ms` (or until `signal` aborts); never rejects. */
-async function waitAtMost (work: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return
-  let timer: NodeJS.Timeout | undefined
-  let stop = () => {}
-  try {
-    await Promise.race([
-      work.then(() => {}, () => {}),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, ms).unref()
-        signal?.addEventListener('abort', stop = () => resolve(), { once: true })
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-    signal?.removeEventListener('abort', stop)
-  }
-}
 
 type Listener<E extends ManagerEventName> = (event: ManagerEvents[E]) => void
 
@@ -293,9 +275,9 @@ export class CertificateManager {
     return this.tlsAlpn01.contextFor(servername)
   }
 
-  /** TLS-ALPN-01 from memory, or from storage when another instance runs the order. */
-  loadTlsAlpnContext (servername: string): Promise<SecureContext | undefined> {
-    return this.tlsAlpn01.loadContext(servername)
+  /** TLS-ALPN-01 from memory, or from storage when another instance runs the order; undefined once `signal` aborts. */
+  loadTlsAlpnContext (servername: string, signal?: AbortSignal): Promise<SecureContext | undefined> {
+    return untilAborted(this.tlsAlpn01.loadContext(servername), signal, undefined)
   }
 
   /** The local CA's root certificate (PEM), when an issuer is 'local'. */

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js'
 import type { Managed } from './manager.js'
 import type { OnDemandOptions } from './options.js'
+import { untilAborted } from './waiting.js'
 
 const MAX_DECISIONS = 10_000
 const TIMED_OUT = Symbol('timed out')
@@ -31,7 +32,8 @@ export class OnDemand {
       if (retryAt > Date.now()) return undefined
       this.#failed.delete(name)
     }
-    if (!await untilAborted(this.#decide(name), signal)) return undefined
+    // the handshake stops waiting when the app closes; allow() cannot be stopped, its answer is still cached
+    if (!await untilAborted(this.#decide(name), signal, false)) return undefined
     signal?.throwIfAborted()
     if (this.count() >= this.opts.maxCertificates) {
       this.logger.warn({ name, max: this.opts.maxCertificates }, 'on-demand certificate limit reached; not issuing')
@@ -77,19 +79,6 @@ export class OnDemand {
     setBounded(this.#decisions, name, decision)
     return decision.allowed
   }
-}
-
-/**
- * The decision, or false as soon as the handshake's signal aborts (the app is closing): the
- * handshake stops waiting; allow() itself cannot be stopped, and its answer is still cached.
- */
-function untilAborted (decision: Promise<boolean>, signal: AbortSignal | undefined): Promise<boolean> {
-  if (!signal) return decision
-  if (signal.aborted) return Promise.resolve(false)
-  let onAbort!: () => void
-  const aborted = new Promise<boolean>((resolve) => { onAbort = () => resolve(false) })
-  signal.addEventListener('abort', onAbort, { once: true })
-  return Promise.race([decision, aborted]).finally(() => signal.removeEventListener('abort', onAbort))
 }
 
 /** Sets `key` as the newest entry of `map`, dropping the oldest past MAX_DECISIONS. */
