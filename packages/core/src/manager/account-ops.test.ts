@@ -118,6 +118,24 @@ describe('accounts, profiles, chains, revocation, IP identifiers, issuer fallbac
     await manager.manage([name])
     expect(manager.list()[0]!.status).toBe('valid')
   })
+
+  it('a failure of every issuer is reported against the last one tried (it named the first)', async () => {
+    const { manager, http } = await setup({
+      issuers: [
+        { directoryUrl: pebble.directoryUrl, caBundle: createTlsFixture().caBundle }, // untrusted: fails at once
+        { directoryUrl: proxy.directoryUrl, caBundle: pebble.caBundle },
+      ],
+    })
+    const tried: string[] = []
+    manager.on('obtaining', (e) => tried.push(e.issuer))
+    const failed = new Promise<{ issuer: string }>((resolve) => manager.once('failed', resolve))
+    proxy.inject({ resource: 'newOrder', action: { status: 400, problemType: 'rejectedIdentifier' } })
+    const name = await pointName(http.address, 'all-fail')
+    await expect(manager.manage([name])).rejects.toThrow(/every issuer failed/)
+    expect(tried).toHaveLength(2)
+    expect(tried[0]).not.toBe(tried[1])
+    expect((await failed).issuer).toBe(tried[1])
+  })
 })
 
 describe('preferred chain (Pebble with alternate roots)', () => {

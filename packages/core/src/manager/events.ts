@@ -18,7 +18,7 @@ export interface ManagerEvents {
   obtained: CertificateRef & { serial: string, notAfter: Date, durationMs: number }
   /** a renewal was stored and is served */
   renewed: CertificateRef & { serial: string, notAfter: Date, durationMs: number, replaced: string | null }
-  /** an attempt failed; `nextAttemptAt` is when any instance tries again (null: gave up after 30 days) */
+  /** an attempt failed (`issuer`: the last CA the order went to); `nextAttemptAt` is when any instance tries again (null: gave up after 30 days) */
   failed: CertificateRef & { renewal: boolean, error: Error & { code?: ErrorCode }, nextAttemptAt: Date | null }
   /** a certificate was revoked at the CA and its assets deleted */
   revoked: CertificateRef & { serial: string }

@@ -408,8 +408,11 @@ export class CertificateManager {
 
   async #order (m: Managed, opts: { force?: boolean, signal?: AbortSignal }): Promise<CertificateBundle> {
     const signal = opts.signal ? AbortSignal.any([opts.signal, this.#close.signal]) : this.#close.signal
+    // the issuer a failure is reported against: the last one an order went to (a fallback issuer's
+    // failure is the one thrown), or the first when none was reached (lock, storage)
+    let issuer = this.#issuers[0]!.key
     try {
-      const result = await issueUnderLock(this.#issuanceContext(), { names: m.names, current: m.bundle, force: opts.force, signal })
+      const result = await issueUnderLock(this.#issuanceContext((key) => { issuer = key }), { names: m.names, current: m.bundle, force: opts.force, signal })
       m.lastError = undefined
       m.nextAttemptAt = undefined
       for (const n of m.names) this.#failedTypes.delete(n)
@@ -440,14 +443,14 @@ export class CertificateManager {
       }
       m.lastError = { code: e.code ?? 'UNKNOWN', message: e.message, at: new Date() }
       if (!isAcmeError(err, ErrorCodes.ABORTED) && !isAcmeError(err, ErrorCodes.CLOSED)) {
-        this.#emit('failed', { names: m.names, issuer: this.#issuers[0]!.key, renewal: m.bundle !== undefined, error: e, nextAttemptAt: m.nextAttemptAt ?? null })
+        this.#emit('failed', { names: m.names, issuer, renewal: m.bundle !== undefined, error: e, nextAttemptAt: m.nextAttemptAt ?? null })
         this.#log.error({ names: m.names, code: e.code, err: e.message, nextAttemptAt: m.nextAttemptAt }, 'certificate order failed')
       }
       throw err
     }
   }
 
-  #issuanceContext (): IssuanceContext {
+  #issuanceContext (onIssuer?: (key: string) => void): IssuanceContext {
     return {
       storage: this.storage,
       store: this.#store,
@@ -458,7 +461,10 @@ export class CertificateManager {
       renewal: this.#opts.renewal,
       logger: this.#log,
       stagingOf: (issuer) => this.#stagingOf(issuer),
-      onObtaining: (names, issuer, renewal, forced) => this.#emit('obtaining', { names, issuer, renewal, forced }),
+      onObtaining: (names, issuer, renewal, forced) => {
+        onIssuer?.(issuer)
+        this.#emit('obtaining', { names, issuer, renewal, forced })
+      },
       onLocked: (names, waitMs) => this.#emit('locked', { names, waitMs }),
     }
   }
