@@ -30,6 +30,30 @@ describe('certificates whose names change, or that expired, while orders fail', 
     await restarted.close()
   })
 
+  it('keeps serving when a list is reordered so that its first name changes, in the running process and after a restart', async () => {
+    const { storage, state } = breakableStorage()
+    const first = createCertificateManager({ directoryUrl: 'local', storage })
+    await first.manage([['a.example.test', 'c.example.test']])
+    state.broken = true
+    first.add([['c.example.test', 'a.example.test']])
+    expect(first.secureContext('a.example.test')).toBeDefined()
+    expect(first.secureContext('c.example.test')).toBeDefined()
+    await expect(first.renew('c.example.test')).rejects.toThrow('lock service down')
+    expect(first.secureContext('c.example.test')).toBeDefined()
+    await first.close()
+
+    const restarted = createCertificateManager({ directoryUrl: 'local', storage })
+    await expect(restarted.manage([['c.example.test', 'a.example.test']])).rejects.toThrow('lock service down')
+    expect(restarted.secureContext('a.example.test')).toBeDefined()
+    expect(restarted.secureContext('c.example.test')).toBeDefined()
+    expect(restarted.list()[0]).toMatchObject({ names: ['c.example.test', 'a.example.test'], status: 'valid' })
+
+    state.broken = false
+    await restarted.renew('c.example.test')
+    expect(restarted.certificateFor('a.example.test')!.names).toEqual(['c.example.test', 'a.example.test'])
+    await restarted.close()
+  })
+
   it('lists an expired stored certificate as expired after a restart (not missing), so expiry alerts keep firing', async () => {
     const { storage, state } = breakableStorage()
     const first = createCertificateManager({ directoryUrl: 'local', storage, localCa: { leafLifetimeMs: 1500 } })

@@ -346,14 +346,16 @@ export class CertificateManager {
     const existing = this.#managed.get(primary)
     if (existing && sameNames(existing.names, names)) return existing
     // entries this list takes names from stop (as one certificate per name set is managed); the
-    // one under this primary name keeps being served until the new list's order replaces it
-    const replaced = new Set([existing, ...names.map((n) => this.#byName.get(n))].filter((o): o is Managed => o !== undefined))
+    // certificate of the one under this primary name, else of another it takes names from (the
+    // list was reordered), keeps being served until the new list's order replaces it
+    const replaced = [...new Set([existing, ...names.map((n) => this.#byName.get(n))].filter((o): o is Managed => o !== undefined))]
     for (const o of replaced) this.#unmanage(o)
     const m: Managed = { names, primary, onDemand }
     if (onDemand) this.#onDemandCount++
     this.#managed.set(primary, m)
     for (const n of names) this.#byName.set(n, m)
-    if (existing?.bundle) this.#adopt(m, existing.bundle, 'storage')
+    const serving = replaced.find((o) => o.bundle)?.bundle
+    if (serving) this.#adopt(m, serving, 'storage')
     return m
   }
 
@@ -384,9 +386,9 @@ export class CertificateManager {
     if (!opts.force && !opts.renewal && m.bundle) return Promise.resolve(m.bundle)
     const run = async (): Promise<CertificateBundle> => {
       if (!opts.force && !m.bundle) {
-        // also one for another list of names under this primary name, or an expired one: served
-        // (and listed as what it is) until the order below replaces it, rather than nothing
-        const stored = await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
+        // also one for another list of names, or an expired one: served (and listed as what it
+        // is) until the order below replaces it, rather than nothing
+        const stored = await this.#readCovering(m)
         if (stored) {
           this.#adopt(m, stored, 'storage')
           if (!opts.renewal && !this.#needsOrder(m)) return m.bundle!
@@ -496,9 +498,24 @@ export class CertificateManager {
     return issuerAccepted(bundle, this.#issuers)
   }
 
-  /** Whether `m` needs an order now: nothing served, for other names, due, from a CA no longer configured, or gone from storage. */
+  /**
+   * The certificate stored under `m`'s primary name, else (a list whose first name changed, or a
+   * restart after that) one stored under another of its names, read one at a time.
+   */
+  async #readCovering (m: Managed): Promise<CertificateBundle | null> {
+    for (const name of m.names) {
+      const stored = await readOrNull({ store: this.#store, logger: this.#log }, name)
+      if (stored) return stored
+    }
+    return null
+  }
+
+  /**
+   * Whether `m` needs an order now: nothing served, for other names or stored under another first
+   * name (the list was reordered), due, from a CA no longer configured, or gone from storage.
+   */
   #needsOrder (m: Managed): boolean {
-    return !m.bundle || m.missing === true || !sameNames(m.bundle.names, m.names) || !this.#issuerKnown(m.bundle) ||
+    return !m.bundle || m.missing === true || !sameNames(m.bundle.names, m.names) || m.bundle.names[0] !== m.primary || !this.#issuerKnown(m.bundle) ||
       Date.now() >= renewalTime(m.bundle, this.#opts.renewal).at.getTime()
   }
 
@@ -515,7 +532,8 @@ export class CertificateManager {
       if (stat) m.storedModified = stat.modified.getTime()
     }
     const stored = await readOrNull({ store: this.#store, logger: this.#log }, m.primary)
-    if (!stored && m.bundle && !m.inflight) {
+    // (a certificate stored under another primary name, served until this list's first order, is not watched)
+    if (!stored && m.bundle && m.bundle.names[0] === m.primary && !m.inflight) {
       this.#log.warn({ names: m.names }, 'the served certificate is gone from storage (revoked or deleted): ordering a new one')
       m.missing = true
       this.#ensure(m, { renewal: true }).catch(() => {})
