@@ -100,6 +100,16 @@ describe('accounts, profiles, chains, revocation, IP identifiers, issuer fallbac
     expect(manager.secureContext(name)).toBeUndefined()
   })
 
+  it('revoking a certificate served for a reordered list deletes it where it is stored (under its first name)', async () => {
+    const { manager, http, storage } = await setup()
+    const a = await pointName(http.address, 'revoke-a')
+    const c = await pointName(http.address, 'revoke-c')
+    await manager.manage([[a, c]])
+    manager.add([[c, a]]) // served from a's certificate until its order
+    await manager.revoke(c)
+    expect(await storage.get(StorageKeys.certificateBundle(a))).toBeNull()
+  })
+
   it('issues a certificate for an IP address (RFC 8738) over HTTP-01', async () => {
     const { manager, http } = await setup()
     await manager.manage([http.address])

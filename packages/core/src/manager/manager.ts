@@ -199,7 +199,8 @@ export class CertificateManager {
     const issuer = this.#issuers.find((i) => i.key === bundle.issuer.key) ?? this.#revokerOf(bundle)
     if (!issuer?.revoke) throw new AcmeError(ErrorCodes.INVALID_OPTION, `issuer ${bundle.issuer.key} cannot revoke`)
     await issuer.revoke(bundle, opts.reason)
-    await this.#store.delete(m.primary)
+    // where it is stored: under another name when served while a reordered list awaits its order
+    await this.#store.delete(bundle.names[0]!)
     this.#unmanage(m)
     this.#emit('revoked', { names: m.names, issuer: bundle.issuer.key, serial: bundle.serial })
   }
