@@ -64,19 +64,38 @@ export async function followCname (name: string, opts: LookupOptions = {}): Prom
   }
 }
 
-/** The zone `fqdn` belongs to: the closest enclosing name with an SOA record. */
+/**
+ * The zone `fqdn` belongs to: the closest enclosing name with an SOA record of its own. A name
+ * with a CNAME is never a zone's apex, though its SOA query answers for the CNAME's target: the
+ * target's SOA when that is an apex (through a recursive resolver), else the CNAME alone
+ * (EBADRESP). So such a name is skipped, as lego does.
+ */
 export async function findZone (fqdn: string, opts: LookupOptions = {}): Promise<string> {
   const labels = fqdn.split('.')
   for (let i = 0; i < labels.length - 1; i++) {
     const candidate = labels.slice(i).join('.')
+    let answer: unknown
     try {
-      const soa = await query(opts, opts.servers, (r) => r.resolveSoa(candidate))
-      if (soa) return candidate
+      await query(opts, opts.servers, (r) => r.resolveSoa(candidate))
     } catch (err) {
-      if (!NO_ANSWER.has(errorCode(err))) throw err
+      if (NO_ANSWER.has(errorCode(err))) continue
+      if (errorCode(err) !== 'EBADRESP') throw err
+      answer = err
     }
+    if (await hasCname(candidate, opts)) continue
+    if (answer) throw answer
+    return candidate
   }
   throw new AcmeError(ErrorCodes.DNS_PROVIDER, `no DNS zone found for ${fqdn}`)
+}
+
+async function hasCname (name: string, opts: LookupOptions): Promise<boolean> {
+  try {
+    return (await query(opts, opts.servers, (r) => r.resolveCname(name))).length > 0
+  } catch (err) {
+    if (NO_ANSWER.has(errorCode(err))) return false
+    throw err
+  }
 }
 
 /**

@@ -36,9 +36,12 @@ describe('DNS-01 solver against Knot DNS: CNAME delegation, propagation, cleanup
             'hop CNAME _acme-challenge.two.delegated.test.',
             '_acme-challenge.loop CNAME loop2.example.test.',
             'loop2 CNAME _acme-challenge.loop.example.test.',
+            'apex-alias CNAME delegated.test.',
+            'host-alias CNAME host.delegated.test.',
+            'same-zone-alias CNAME example.test.',
           ],
         },
-        { name: 'delegated.test' },
+        { name: 'delegated.test', records: ['host A 127.0.0.1'] },
       ],
     })
   })
@@ -59,6 +62,10 @@ describe('DNS-01 solver against Knot DNS: CNAME delegation, propagation, cleanup
   it('finds the zone and its authoritative nameservers', async () => {
     const servers = [knot.address]
     expect(await findZone('_acme-challenge.a.b.example.test', { servers })).toBe('example.test')
+    // a name with a CNAME is no zone apex, whatever its SOA query answers (it failed, or named the alias)
+    for (const alias of ['apex-alias', 'host-alias', 'same-zone-alias']) {
+      expect(await findZone(`_acme-challenge.${alias}.example.test`, { servers })).toBe('example.test')
+    }
     expect(await authoritativeServers('delegated.test', { servers })).toEqual([[knot.host]])
   })
 
