@@ -54,6 +54,19 @@ describe('certificates whose names change, or that expired, while orders fail', 
     await restarted.close()
   })
 
+  it('does not take an expired certificate stored under another of its names (a new list is missing, not expired)', async () => {
+    const { storage, state } = breakableStorage()
+    const first = createCertificateManager({ directoryUrl: 'local', storage, localCa: { leafLifetimeMs: 1500 } })
+    await first.manage([['y.example.test']])
+    await first.close()
+    await new Promise((resolve) => setTimeout(resolve, 1700))
+    state.broken = true
+    const restarted = createCertificateManager({ directoryUrl: 'local', storage })
+    await expect(restarted.manage([['x.example.test', 'y.example.test']])).rejects.toThrow('lock service down')
+    expect(restarted.list()[0]).toMatchObject({ names: ['x.example.test', 'y.example.test'], status: 'missing' })
+    await restarted.close()
+  })
+
   it('lists an expired stored certificate as expired after a restart (not missing), so expiry alerts keep firing', async () => {
     const { storage, state } = breakableStorage()
     const first = createCertificateManager({ directoryUrl: 'local', storage, localCa: { leafLifetimeMs: 1500 } })

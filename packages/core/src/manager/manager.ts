@@ -501,14 +501,14 @@ export class CertificateManager {
 
   /**
    * The certificate stored under `m`'s primary name, else (a list whose first name changed, or a
-   * restart after that) one stored under another of its names, read one at a time.
+   * restart after that) an unexpired one stored under another of its names.
    */
   async #readCovering (m: Managed): Promise<CertificateBundle | null> {
-    for (const name of m.names) {
-      const stored = await readOrNull({ store: this.#store, logger: this.#log }, name)
-      if (stored) return stored
-    }
-    return null
+    const read = (name: string) => readOrNull({ store: this.#store, logger: this.#log }, name)
+    const stored = await read(m.primary)
+    if (stored || m.names.length === 1) return stored
+    const others = await Promise.all(m.names.slice(1).map(read))
+    return others.find((b) => b !== null && Date.parse(b.notAfter) > Date.now()) ?? null
   }
 
   /**
