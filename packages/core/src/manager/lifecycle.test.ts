@@ -54,28 +54,27 @@ describe('certificates whose names change, or that expired, while orders fail', 
     await restarted.close()
   })
 
-  it('does not take an expired certificate stored under another of its names (a new list is missing, not expired)', async () => {
+  /** A certificate for `stored` that expired, then a restart managing `names` while every order fails. */
+  async function restartAfterExpiry (stored: string[], names: string[]) {
     const { storage, state } = breakableStorage()
     const first = createCertificateManager({ directoryUrl: 'local', storage, localCa: { leafLifetimeMs: 1500 } })
-    await first.manage([['y.example.test']])
+    await first.manage([stored])
     await first.close()
     await new Promise((resolve) => setTimeout(resolve, 1700))
     state.broken = true
-    const restarted = createCertificateManager({ directoryUrl: 'local', storage })
-    await expect(restarted.manage([['x.example.test', 'y.example.test']])).rejects.toThrow('lock service down')
+    const restarted = createCertificateManager({ directoryUrl: 'local', storage, localCa: { leafLifetimeMs: 1500 } })
+    await expect(restarted.manage([names])).rejects.toThrow('lock service down')
+    return restarted
+  }
+
+  it('does not take an expired certificate stored under another of its names (a new list is missing, not expired)', async () => {
+    const restarted = await restartAfterExpiry(['y.example.test'], ['x.example.test', 'y.example.test'])
     expect(restarted.list()[0]).toMatchObject({ names: ['x.example.test', 'y.example.test'], status: 'missing' })
     await restarted.close()
   })
 
   it('lists an expired stored certificate as expired after a restart (not missing), so expiry alerts keep firing', async () => {
-    const { storage, state } = breakableStorage()
-    const first = createCertificateManager({ directoryUrl: 'local', storage, localCa: { leafLifetimeMs: 1500 } })
-    await first.manage([['old.example.test']])
-    await first.close()
-    await new Promise((resolve) => setTimeout(resolve, 1700))
-    state.broken = true
-    const restarted = createCertificateManager({ directoryUrl: 'local', storage, localCa: { leafLifetimeMs: 1500 } })
-    await expect(restarted.manage([['old.example.test']])).rejects.toThrow('lock service down')
+    const restarted = await restartAfterExpiry(['old.example.test'], ['old.example.test'])
     expect(restarted.list()[0]).toMatchObject({ status: 'expired', renewal: { reason: 'ratio' }, lastError: { message: 'lock service down' } })
     expect(restarted.list()[0]!.notAfter!.getTime()).toBeLessThan(Date.now())
     await restarted.close()
