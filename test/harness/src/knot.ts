@@ -19,6 +19,8 @@ export interface KnotZone {
   records?: string[]
   /** whether the TSIG key may update the zone (default true) */
   update?: boolean
+  /** the SOA minimum: how long resolvers cache "no such name" (default 1 s) */
+  negativeTtl?: number
 }
 
 export interface KnotOptions {
@@ -149,8 +151,8 @@ function zoneFile (zone: KnotZone, host: string): string {
   return [
     `$ORIGIN ${zone.name}.`,
     '$TTL 60',
-    // SOA minimum 1 s: negative answers are not cached for long anywhere
-    `@ SOA ns1.${zone.name}. hostmaster.${zone.name}. 1 3600 600 86400 1`,
+    // SOA minimum 1 s unless asked: negative answers are not cached for long anywhere
+    `@ SOA ns1.${zone.name}. hostmaster.${zone.name}. 1 3600 600 86400 ${zone.negativeTtl ?? 1}`,
     `@ NS ns1.${zone.name}.`,
     `ns1 A ${host}`,
     ...(zone.records ?? []),

@@ -9,6 +9,10 @@ import { requireCommands } from './system.js'
 export interface UnboundOptions {
   /** zones to resolve, each through the authoritative server at `server` (host:port, IPv4) */
   stubs: Array<{ zone: string, server: string }>
+  /** address to listen on (default 127.0.0.1) */
+  host?: string
+  /** cache answers, negative ones included, as a real resolver does (default false: every query reaches the authoritative server) */
+  cache?: boolean
 }
 
 /**
@@ -27,11 +31,12 @@ export interface Unbound {
 export async function startUnbound (opts: UnboundOptions): Promise<Unbound> {
   requireCommands([{ command: 'unbound', debianPackage: 'unbound' }])
   const dir = mkdtempSync(path.join(tmpdir(), 'harness-unbound-'))
-  const port = await freePort()
+  const host = opts.host ?? '127.0.0.1'
+  const port = await freePort(host)
   const conf = path.join(dir, 'unbound.conf')
   writeFileSync(conf, [
     'server:',
-    `  interface: 127.0.0.1@${port}`,
+    `  interface: ${host}@${port}`,
     `  port: ${port}`,
     '  do-daemonize: no',
     '  username: ""',
@@ -44,9 +49,8 @@ export async function startUnbound (opts: UnboundOptions): Promise<Unbound> {
     '  do-ip6: no',
     '  do-not-query-localhost: no',
     '  module-config: "iterator"',
-    // no cache: every query reaches the authoritative server, as a propagation-sensitive test needs
-    '  cache-max-ttl: 0',
-    '  cache-max-negative-ttl: 0',
+    // no cache unless asked: every query reaches the authoritative server, as a propagation-sensitive test needs
+    ...(opts.cache ? [] : ['  cache-max-ttl: 0', '  cache-max-negative-ttl: 0']),
     '  local-zone: "test." nodefault',
     '  domain-insecure: "test."',
     'remote-control:',
@@ -58,13 +62,13 @@ export async function startUnbound (opts: UnboundOptions): Promise<Unbound> {
     cwd: dir,
     ready: async () => {
       const resolver = new Resolver({ timeout: 500, tries: 1 })
-      resolver.setServers([`127.0.0.1:${port}`])
+      resolver.setServers([`${host}:${port}`])
       await Promise.all(opts.stubs.map((s) => resolver.resolveSoa(s.zone)))
       return true
     },
   })
   return {
-    address: `127.0.0.1:${port}`,
+    address: `${host}:${port}`,
     service,
     async stop () {
       await service.stop()

@@ -127,16 +127,24 @@ export async function txtVisible (fqdn: string, value: string, server: string | 
   }
 }
 
-/** True as soon as one of `addresses` (one server's) answers with the value; else why each did not. */
-function visibleOnAny (fqdn: string, value: string, addresses: Array<string | undefined>, signal?: AbortSignal): Promise<true | string> {
+/** No answer at all: nothing listens there, or it cannot be reached from here. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEOUT'])
+
+/**
+ * True as soon as one of `addresses` (one server's) answers with the value; else why each did
+ * not, and whether none of them answered at all.
+ */
+function visibleOnAny (fqdn: string, value: string, addresses: Array<string | undefined>, signal?: AbortSignal): Promise<true | { why: string, unreachable: boolean }> {
   return new Promise((resolve, reject) => {
     const why: string[] = []
+    let unreachable = true
     let left = addresses.length
     addresses.forEach((server, i) => {
       txtVisible(fqdn, value, server, { signal }).then((answer) => {
         if (answer === true) return resolve(true)
         why[i] = `${server ?? 'system resolver'} (${answer})`
-        if (--left === 0) resolve(why.join(' / '))
+        if (!UNREACHABLE.has(answer)) unreachable = false
+        if (--left === 0) resolve({ why: why.join(' / '), unreachable })
       }, reject)
     })
   })
@@ -150,6 +158,11 @@ export interface PropagationOptions {
    * one answering is enough (a nameserver's IPv4 and IPv6); undefined: the system resolvers
    */
   servers?: string[][]
+  /**
+   * Where to check instead when, at the first check, none of `servers` answers at all (outbound
+   * DNS blocked by a firewall): lists as in `servers`, where undefined is the system resolvers
+   */
+  fallback?: Array<Array<string | undefined>>
   timeoutMs: number
   logger: Logger
   signal?: AbortSignal
@@ -166,14 +179,24 @@ export interface PropagationOptions {
  */
 export async function waitForPropagation (opts: PropagationOptions): Promise<void> {
   const { fqdn, value, logger, signal } = opts
-  const servers: Array<Array<string | undefined>> = opts.servers ?? [[undefined]]
+  let servers: Array<Array<string | undefined>> = opts.servers ?? [[undefined]]
+  let fallback = opts.fallback
   const progressEveryMs = opts.progressEveryMs ?? 5000
   const started = Date.now()
   let delay = opts.intervalMs ?? 250
   let nextProgressAt = started
   for (;;) {
     const answers = await Promise.all(servers.map((addresses) => visibleOnAny(fqdn, value, addresses, signal)))
-    const missing = answers.flatMap((answer) => answer === true ? [] : [answer])
+    const failed = answers.filter((answer) => answer !== true)
+    const missing = failed.map((answer) => answer.why)
+    if (fallback && failed.length === answers.length && failed.every((answer) => answer.unreachable)) {
+      logger.warn({ fqdn, missing, fallback: fallback.map((s) => s.map((a) => a ?? 'system resolver').join(' / ')) },
+        'DNS-01: none of the zone\'s nameservers answers from here (outbound DNS blocked?); checking with the resolvers instead')
+      servers = fallback
+      fallback = undefined
+      continue
+    }
+    fallback = undefined
     const elapsedMs = Date.now() - started
     if (missing.length === 0) {
       logger.debug({ fqdn, elapsedMs }, 'DNS-01 TXT record visible on every resolver')

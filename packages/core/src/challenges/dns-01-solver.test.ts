@@ -1,11 +1,11 @@
-import { startKnot, type Knot } from '@fastify-acme/harness'
+import { freePort, startKnot, startUnbound, uniqueLoopbackAddress, type Knot, type Unbound } from '@fastify-acme/harness'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rfc2136Provider } from '../dns/rfc2136.js'
 import { isAcmeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { resolveDns01Options, type Dns01Options, type Dns01Provider } from './dns-01.js'
-import { authoritativeServers, findZone, followCname, waitForPropagation } from './dns-01-lookup.js'
+import { authoritativeServers, findZone, followCname, txtVisible, waitForPropagation } from './dns-01-lookup.js'
 import { Dns01Solver } from './dns-01-solver.js'
 import type { ChallengeTask } from './solver.js'
 
@@ -87,6 +87,24 @@ describe('DNS-01 solver against Knot DNS: CNAME delegation, propagation, cleanup
     }
   })
 
+  it('checks with the fallback (the resolvers) when none of the nameservers answers at all (outbound DNS blocked)', async () => {
+    const provider = rfc2136Provider({ server: knot.address, tsig: knot.tsig })
+    const fqdn = '_acme-challenge.blocked.delegated.test'
+    const value = randomBytes(16).toString('base64url')
+    await provider.present(fqdn, value)
+    try {
+      const { logger, lines } = capturingLogger()
+      const closed = `127.0.0.1:${await freePort()}` // nothing listens: refused at once
+      await waitForPropagation({ fqdn, value, servers: [[closed]], fallback: [[knot.address]], timeoutMs: 3000, logger })
+      expect(lines).toContainEqual(expect.objectContaining({ level: 'warn', obj: expect.objectContaining({ missing: [`${closed} (ECONNREFUSED)`], fallback: [knot.address] }) }))
+      // a nameserver that answers, even without the value, is no reason to switch
+      await expect(waitForPropagation({ fqdn, value: 'not-there', servers: [[knot.address]], fallback: [[closed]], timeoutMs: 300, logger }))
+        .rejects.toThrow(/not visible on 127\.0\.0\.1:\d+ \(1 other value\(s\)\)/)
+    } finally {
+      await provider.cleanup(fqdn, value)
+    }
+  })
+
   it('presents at the CNAME target in the second zone, and cleans up there', async () => {
     const { logger, lines } = capturingLogger()
     const s = solver({}, logger)
@@ -153,6 +171,33 @@ describe('DNS-01 solver against Knot DNS: CNAME delegation, propagation, cleanup
     const err = await s.cleanup(t).catch((e: unknown) => e)
     expect(isAcmeError(err, 'ERR_ACME_DNS_PROVIDER')).toBe(true)
     expect((err as Error).message).toBe('blind could not clean up the TXT record at _acme-challenge.skip.delegated.test: API down')
+  })
+})
+
+describe('DNS-01 propagation behind a caching resolver (Unbound in front of Knot)', () => {
+  let knot: Knot
+  let unbound: Unbound
+  beforeAll(async () => {
+    // "no such name" is cached for an hour, as for many real zones
+    knot = await startKnot({ zones: [{ name: 'cached.test', negativeTtl: 3600 }] })
+    unbound = await startUnbound({ host: uniqueLoopbackAddress(), cache: true, stubs: [{ zone: 'cached.test', server: knot.address }] })
+  })
+  afterAll(async () => { await unbound?.stop(); await knot?.stop() })
+
+  it('checks the zone\'s nameservers (found through the resolvers), not the resolvers, whose negative cache hides the new record', async () => {
+    const { logger, lines } = capturingLogger()
+    // lookups go through Unbound; Knot is listed for its port (it serves on a test port, not 53)
+    const s = new Dns01Solver(resolveDns01Options({
+      provider: rfc2136Provider({ server: knot.address, tsig: knot.tsig }), resolvers: [unbound.address, knot.address], propagationTimeoutMs: 5000,
+    }), logger)
+    const t = task('neg.cached.test')
+    const fqdn = '_acme-challenge.neg.cached.test'
+    // asked before the record exists (an earlier attempt, another tool): Unbound caches "no such name"
+    expect(await txtVisible(fqdn, t.keyAuthorization, unbound.address)).toBe('ENOTFOUND')
+    await s.present(t)
+    expect(lines.filter((l) => l.msg === 'waiting for the DNS-01 TXT record to propagate')).toEqual([])
+    expect(await txtVisible(fqdn, t.keyAuthorization, unbound.address)).toBe('ENOTFOUND') // what checking it would have seen
+    await s.cleanup(t)
   })
 })
 

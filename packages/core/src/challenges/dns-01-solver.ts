@@ -45,13 +45,15 @@ export class Dns01Solver implements ChallengeSolver {
     const { propagationDelayMs, propagationTimeoutMs } = this.#opts
     if (propagationTimeoutMs === 0) return
     if (propagationDelayMs > 0) await sleep(propagationDelayMs, task.signal)
-    const servers = this.#opts.resolvers?.map((r) => [r]) ?? await this.#authoritative(fqdn, task.signal)
+    // the zone's nameservers; the resolvers when those cannot be found, or do not answer from here
+    const resolvers = this.#opts.resolvers?.map((r) => [r])
+    const servers = await this.#authoritative(fqdn, task.signal)
     await waitForPropagation({
       fqdn,
       value: task.keyAuthorization,
       timeoutMs: propagationTimeoutMs,
       logger: this.#log,
-      ...(servers ? { servers } : {}),
+      ...(servers ? { servers, fallback: resolvers ?? [[undefined]] } : resolvers ? { servers: resolvers } : {}),
       ...(task.signal ? { signal: task.signal } : {}),
     })
   }
@@ -79,16 +81,20 @@ export class Dns01Solver implements ChallengeSolver {
     }
   }
 
-  /** the zone's authoritative nameservers, or undefined (system resolvers) when they cannot be found */
+  /**
+   * The zone's authoritative nameservers, found through the resolvers (CertMagic and lego do the
+   * same): asked directly, no resolver's cache stands in the way. A nameserver at the address of
+   * one of `resolvers` is asked on that resolver's port. Undefined when they cannot be found.
+   */
   async #authoritative (fqdn: string, signal?: AbortSignal): Promise<string[][] | undefined> {
     try {
       const lookup = this.#lookup(signal)
       const zone = this.#opts.provider.zoneFor ? await this.#opts.provider.zoneFor(fqdn, signal) : await findZone(fqdn, lookup)
       const servers = await authoritativeServers(zone, lookup)
-      if (servers.length > 0) return servers
+      if (servers.length > 0) return servers.map((addresses) => addresses.map((a) => this.#opts.resolvers?.find((r) => hostOf(r) === a) ?? a))
     } catch (err) {
       if (signal?.aborted) throw err
-      this.#log.debug({ fqdn, err: (err as Error).message }, 'DNS-01: authoritative nameservers not found; checking with the system resolvers')
+      this.#log.debug({ fqdn, err: (err as Error).message }, `DNS-01: authoritative nameservers not found; checking with the ${this.#opts.resolvers ? 'configured' : 'system'} resolvers`)
     }
     return undefined
   }
@@ -106,6 +112,12 @@ export class Dns01Solver implements ChallengeSolver {
       throw new AcmeError(ErrorCodes.DNS_PROVIDER, `${name} could not ${action} the TXT record at ${fqdn}: ${(err as Error)?.message ?? String(err)}`, { cause: err, retryable: true })
     }
   }
+}
+
+/** The IP address of a `resolvers` entry: '192.0.2.53:5353' -> '192.0.2.53', '[2001:db8::53]:53' -> '2001:db8::53'. */
+function hostOf (server: string): string {
+  if (server.startsWith('[')) return server.slice(1, server.indexOf(']'))
+  return server.split(':').length === 2 ? server.slice(0, server.indexOf(':')) : server
 }
 
 function taskKey (task: ChallengeTask): string {

@@ -21,7 +21,7 @@ export interface Dns01Provider {
   /**
    * Optional zone discovery: the zone (no trailing dot) this provider would write `fqdn` into,
    * e.g. `example.com` for `_acme-challenge.www.example.com`. Used to find the zone's
-   * authoritative nameservers for the propagation check when no `resolvers` are set.
+   * authoritative nameservers for the propagation check (an SOA lookup otherwise).
    */
   zoneFor? (fqdn: string, signal?: AbortSignal): Promise<string>
   /** Optional: the longest present() itself may wait, ms (Route 53 waits for its change to be INSYNC); the order's deadline grows by it. */
@@ -33,11 +33,13 @@ export interface Dns01Options {
   /** publishes and removes the TXT records */
   provider: Dns01Provider
   /**
-   * DNS servers to check propagation with and to follow CNAMEs through, as IP addresses with
-   * an optional port: '192.0.2.53', '192.0.2.53:5353', '2001:db8::53', '[2001:db8::53]:5353'. The value must be visible on every one of them.
-   * Default: CNAMEs are followed through the system resolvers, and propagation is checked
-   * on the zone's authoritative nameservers, asked directly so no resolver cache stands in
-   * the way (the system resolvers when those cannot be found).
+   * DNS servers every lookup goes through instead of the system resolvers (the CNAME at the
+   * challenge name, the zone, its nameservers), as IP addresses with an optional port:
+   * '192.0.2.53', '192.0.2.53:5353', '2001:db8::53', '[2001:db8::53]:5353'. Either way,
+   * propagation is checked on the zone's authoritative nameservers found through them, asked
+   * directly so that no resolver cache stands in the way; a nameserver at the address of one of
+   * these is asked on its port. Only when the nameservers cannot be found is the value checked
+   * on these (each must answer with it), or on the system resolvers.
    */
   resolvers?: string[]
   /**
