@@ -69,12 +69,21 @@ describe('DNS-01 solver against Knot DNS: CNAME delegation, propagation, cleanup
     expect(await authoritativeServers('delegated.test', { servers })).toEqual([[knot.host]])
   })
 
-  it('counts a nameserver as answered when any of its addresses does (its IPv6 one may be unreachable here)', async () => {
+  /** Runs `check` while Knot serves a fresh TXT value at `fqdn`. */
+  async function withRecord (fqdn: string, check: (value: string) => Promise<void>) {
     const provider = rfc2136Provider({ server: knot.address, tsig: knot.tsig })
-    const fqdn = '_acme-challenge.v6.delegated.test'
     const value = randomBytes(16).toString('base64url')
     await provider.present(fqdn, value)
     try {
+      await check(value)
+    } finally {
+      await provider.cleanup(fqdn, value)
+    }
+  }
+
+  it('counts a nameserver as answered when any of its addresses does (its IPv6 one may be unreachable here)', async () => {
+    const fqdn = '_acme-challenge.v6.delegated.test'
+    await withRecord(fqdn, async (value) => {
       const { logger } = capturingLogger()
       // 2001:db8::/32 is documentation space: never routed, so that address only times out
       const started = Date.now()
@@ -82,17 +91,12 @@ describe('DNS-01 solver against Knot DNS: CNAME delegation, propagation, cleanup
       expect(Date.now() - started).toBeLessThan(1500) // the reachable address decides, without waiting for the other
       await expect(waitForPropagation({ fqdn, value: 'not-there', servers: [[knot.address, '[2001:db8::53]:53']], timeoutMs: 300, logger }))
         .rejects.toThrow(new RegExp(`${knot.address.replace(/\./g, '\\.')} \\(1 other value\\(s\\)\\) / \\[2001:db8::53\\]:53 \\(`))
-    } finally {
-      await provider.cleanup(fqdn, value)
-    }
+    })
   })
 
   it('checks with the fallback (the resolvers) when none of the nameservers answers at all (outbound DNS blocked)', async () => {
-    const provider = rfc2136Provider({ server: knot.address, tsig: knot.tsig })
     const fqdn = '_acme-challenge.blocked.delegated.test'
-    const value = randomBytes(16).toString('base64url')
-    await provider.present(fqdn, value)
-    try {
+    await withRecord(fqdn, async (value) => {
       const { logger, lines } = capturingLogger()
       const closed = `127.0.0.1:${await freePort()}` // nothing listens: refused at once
       await waitForPropagation({ fqdn, value, servers: [[closed]], fallback: [[knot.address]], timeoutMs: 3000, logger })
@@ -100,9 +104,7 @@ describe('DNS-01 solver against Knot DNS: CNAME delegation, propagation, cleanup
       // a nameserver that answers, even without the value, is no reason to switch
       await expect(waitForPropagation({ fqdn, value: 'not-there', servers: [[knot.address]], fallback: [[closed]], timeoutMs: 300, logger }))
         .rejects.toThrow(/not visible on 127\.0\.0\.1:\d+ \(1 other value\(s\)\)/)
-    } finally {
-      await provider.cleanup(fqdn, value)
-    }
+    })
   })
 
   it('presents at the CNAME target in the second zone, and cleans up there', async () => {
