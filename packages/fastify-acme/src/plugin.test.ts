@@ -195,6 +195,8 @@ describe('fastify-acme challenges and configuration', () => {
       [{ tls: { maxContexts: 0 } }, 'tls.maxContexts'],
       [{ localCa: { leafLifetimeMs: 10 } }, 'localCa.leafLifetimeMs'],
       [{ directoryUrl: 'http://ca.example.test/dir' }, 'directoryUrl'],
+      [{ statusPage: { onRequest: async () => {}, refreshSeconds: 0.4 } }, 'statusPage.refreshSeconds'], // would reload at once, forever
+      [{ onDemand: { allow: () => true } }, 'onDemand'], // no acmeHttps(): no handshake would ever reach it
     ]
     for (const [options, name] of cases) {
       // the local CA: no ACME issuer, so nothing else would ever look at the HTTP-01 listener's options
@@ -218,10 +220,10 @@ describe('fastify-acme challenges and configuration', () => {
       const err = await app.register(fastifyAcme, { env: false, storage: memoryStorage(), ...options }).then(() => null, (e: unknown) => e)
       expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringMatching(message) })
     }
-    // Fastify's own register() options are not the plugin's business
+    // Fastify's own register() options are not the plugin's business; false turns either route off
     const app = Fastify()
     apps.push(app)
-    await app.register(fastifyAcme, { env: false, storage: memoryStorage(), logLevel: 'warn' } as never)
+    await app.register(fastifyAcme, { env: false, storage: memoryStorage(), logLevel: 'warn', statusPage: false, metrics: false } as never)
   })
 
   it('lets the environment fill an option the code sets to undefined, and names the variable behind a bad value', async () => {

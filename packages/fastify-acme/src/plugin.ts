@@ -42,7 +42,7 @@ export interface FastifyAcmeOptions extends Omit<CertificateManagerOptions, 'sto
   /** Serve Prometheus metrics: true for GET /metrics, or { path, onRequest }. Default off (`app.acme.metrics()` always works). */
   metrics?: boolean | MetricsRouteOptions
   /** Serve the HTML status page behind a required auth hook: { onRequest, path = '/.acme/status' }. Default off. */
-  statusPage?: StatusPageOptions
+  statusPage?: StatusPageOptions | false
 }
 
 declare module 'fastify' {
@@ -77,6 +77,10 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   const tlsAlpn01 = binding !== undefined && (dns01Only ? opts.challenges?.tlsAlpn01 === true : opts.challenges?.tlsAlpn01 !== false)
   if (opts.challenges?.tlsAlpn01 === true && !binding) {
     log.warn('challenges.tlsAlpn01 needs Fastify({ https: acmeHttps() }); TLS-ALPN-01 is off')
+  }
+  // on-demand names arrive through SNICallback, which only acmeHttps() installs: nothing would ever ask allow()
+  if (opts.onDemand !== undefined && !binding) {
+    throw new AcmeError(ErrorCodes.INVALID_OPTION, 'option "onDemand" needs the server built with Fastify({ https: acmeHttps() }): on this server no handshake would ever reach it')
   }
   const ownsStorage = opts.storage === undefined
   if (!ownsStorage && opts.storageKeys) log.warn('ACME_STORAGE_KEYS is ignored: the code passes its own storage (wrap it in encryptedStorage())')

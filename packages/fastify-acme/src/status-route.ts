@@ -22,9 +22,9 @@ export interface StatusPageOptions {
 type ResolvedStatusPage = Required<Pick<StatusPageOptions, 'onRequest' | 'path' | 'events'>> & Pick<StatusPageOptions, 'title' | 'refreshSeconds'>
 
 /** Validates the plugin's `statusPage` option; refuses a page without an auth hook. */
-export function resolveStatusPage (option: StatusPageOptions | undefined): ResolvedStatusPage | undefined {
-  if (option === undefined) return undefined
-  if (typeof option !== 'object' || option === null) invalidOption('statusPage', option, '{ onRequest, path?, events?, title?, refreshSeconds? }')
+export function resolveStatusPage (option: StatusPageOptions | false | undefined): ResolvedStatusPage | undefined {
+  if (option === undefined || option === false) return undefined
+  if (typeof option !== 'object' || option === null) invalidOption('statusPage', option, '{ onRequest, path?, events?, title?, refreshSeconds? } or false')
   if (option.onRequest === undefined) {
     throw new AcmeError(ErrorCodes.INVALID_OPTION, 'option "statusPage.onRequest" is required: the status page shows names, serials and CA errors, so it needs an auth hook (pass one that checks a token or the source address)')
   }
@@ -34,8 +34,8 @@ export function resolveStatusPage (option: StatusPageOptions | undefined): Resol
   const events = option.events ?? 100
   if (!Number.isSafeInteger(events) || events <= 0) invalidOption('statusPage.events', events, 'a positive integer')
   if (option.refreshSeconds !== undefined && option.refreshSeconds !== false &&
-    (typeof option.refreshSeconds !== 'number' || !(option.refreshSeconds > 0))) {
-    invalidOption('statusPage.refreshSeconds', option.refreshSeconds, 'a positive number of seconds or false')
+    (!Number.isSafeInteger(option.refreshSeconds) || option.refreshSeconds < 1)) {
+    invalidOption('statusPage.refreshSeconds', option.refreshSeconds, 'a whole number of seconds (at least 1) or false')
   }
   return { ...option, path, events }
 }

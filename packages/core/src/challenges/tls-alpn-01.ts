@@ -76,6 +76,17 @@ export function tlsAlpnServername (identifier: Identifier): string {
   return `${[...hex].reverse().join('.')}.ip6.arpa`
 }
 
+/** The IP address a TLS-ALPN-01 .arpa SNI name stands for (the reverse of tlsAlpnServername), or undefined. */
+export function ipOfArpaName (servername: string): string | undefined {
+  const name = servername.toLowerCase().replace(/\.$/, '')
+  const v4 = /^((?:\d{1,3}\.){3}\d{1,3})\.in-addr\.arpa$/.exec(name)
+  if (v4) return v4[1]!.split('.').reverse().join('.')
+  const v6 = /^((?:[0-9a-f]\.){31}[0-9a-f])\.ip6\.arpa$/.exec(name)
+  if (!v6) return undefined
+  const hex = v6[1]!.split('.').reverse().join('')
+  return hex.match(/.{4}/g)!.join(':')
+}
+
 function challengeName (identifier: Identifier): string {
   if (identifier === null || typeof identifier !== 'object' || (identifier.type !== 'dns' && identifier.type !== 'ip')) {
     throw new AcmeError(ErrorCodes.INVALID_IDENTIFIER, `identifier must be { type: 'dns' | 'ip', value }, got ${describe(identifier)}`)

@@ -6,6 +6,7 @@ import type { CertificateBundle, Issuer } from '../certificate.js'
 import { Dns01Solver } from '../challenges/dns-01-solver.js'
 import { Http01Responder } from '../challenges/http-01.js'
 import type { ChallengeSolver, ChallengeType } from '../challenges/solver.js'
+import { ipOfArpaName } from '../challenges/tls-alpn-01.js'
 import { TlsAlpnResponder } from '../challenges/tls-alpn-responder.js'
 import { AcmeError, ErrorCodes, isAcmeError, describe } from '../errors.js'
 import { createLocalIssuer, type LocalIssuer } from '../local-ca/index.js'
@@ -18,7 +19,7 @@ import { refreshAri } from './ari-refresh.js'
 import { BundleStore } from './bundle-store.js'
 import type { ManagerEventName, ManagerEvents } from './events.js'
 import { issuerAccepted, issueUnderLock, readOrNull, sameNames, type IssuanceContext } from './issuance.js'
-import { OnDemand } from './on-demand.js'
+import { OnDemand, onDemandCandidate } from './on-demand.js'
 import { resolveOptions, type CertificateManagerOptions, type ResolvedOptions } from './options.js'
 import { Scheduler, inBackoff } from './scheduler.js'
 import { Semaphore } from './semaphore.js'
@@ -128,7 +129,7 @@ export class CertificateManager {
       renewal: this.#opts.renewal,
       managed: () => this.#managed.values(),
       logger: this.#log,
-      renew: (m) => this.#ensure(m, { renewal: true }).then(() => {}),
+      renew: (m) => this.#renewScheduled(m),
       sync: (m, ifModified) => this.#syncFromStorage(m, { ifModified }),
       due: (m) => this.#needsOrder(m),
       refreshAri: (m) => this.#refreshAri(m),
@@ -238,16 +239,19 @@ export class CertificateManager {
       await waitAtMost(this.#ensure(m, { handshake: true }), deadline - Date.now(), signal)
       return this.#cache.lookup(servername)
     }
-    if (!this.#onDemand) return undefined
+    if (!this.#onDemand || !onDemandCandidate(name)) return undefined
     const added = await this.#onDemand.admit(name, signal)
     if (!added) return undefined
     await waitAtMost(this.#ensure(added, { handshake: true }), Math.max(0, deadline - Date.now()), signal)
     return this.#cache.lookup(servername)
   }
 
-  /** The primary name of the first managed certificate that is served: the default for clients without SNI. */
+  /**
+   * The primary name of the first configured certificate that is served: the default for
+   * clients without SNI. Never an on-demand one: any client could then learn a tenant's name.
+   */
   defaultName (): string | undefined {
-    for (const m of this.#managed.values()) if (m.bundle) return m.primary
+    for (const m of this.#managed.values()) if (m.bundle && !m.onDemand) return m.primary
     return undefined
   }
 
@@ -278,7 +282,20 @@ export class CertificateManager {
 
   /** TLS-ALPN-01 from memory, or from storage when another instance runs the order; undefined once `signal` aborts. */
   loadTlsAlpnContext (servername: string, signal?: AbortSignal): Promise<SecureContext | undefined> {
-    return untilAborted(this.tlsAlpn01.loadContext(servername), signal, undefined)
+    const local = this.tlsAlpn01.contextFor(servername)
+    if (local) return Promise.resolve(local)
+    // storage is read only for a name this instance would order too (managed, or admitted by
+    // allow()): a handshake offering acme-tls/1 for any other name touches nothing
+    const load = this.#ordersFor(servername).then((ours) => ours ? this.tlsAlpn01.loadContext(servername) : undefined)
+    return untilAborted(load, signal, undefined)
+  }
+
+  /** Whether the TLS-ALPN-01 SNI `servername` (a name, or an IP's .arpa name) is one this manager orders certificates for. */
+  async #ordersFor (servername: string): Promise<boolean> {
+    let name: string
+    try { name = normalizeName(ipOfArpaName(servername) ?? servername) } catch { return false }
+    if (this.#byName.has(name)) return true
+    return this.#onDemand !== undefined && onDemandCandidate(name) && await this.#onDemand.allowed(name) === true
   }
 
   /** The local CA's root certificate (PEM), when an issuer is 'local'. */
@@ -345,7 +362,14 @@ export class CertificateManager {
     const names = normalizeNames(rawNames)
     const primary = names[0]!
     const existing = this.#managed.get(primary)
-    if (existing && sameNames(existing.names, names)) return existing
+    if (existing && sameNames(existing.names, names)) {
+      // an on-demand certificate now configured: no longer counted under onDemand.maxCertificates
+      if (existing.onDemand && !onDemand) {
+        existing.onDemand = false
+        this.#onDemandCount--
+      }
+      return existing
+    }
     // entries this list takes names from stop (as one certificate per name set is managed); the
     // certificate of the one under this primary name, else of another it takes names from (the
     // list was reordered), keeps being served until the new list's order replaces it
@@ -358,6 +382,28 @@ export class CertificateManager {
     const serving = replaced.find((o) => o.bundle)?.bundle
     if (serving) this.#adopt(m, serving, 'storage')
     return m
+  }
+
+  /**
+   * A renewal the maintenance loop starts. An on-demand certificate is renewed only while allow()
+   * still admits its name (as CertMagic does): when it says no, the certificate is no longer
+   * served or renewed (storage keeps it). When allow() gives no answer (it threw, or timed out),
+   * the certificate is kept and allow() asked again at the next check, at most a minute away.
+   */
+  async #renewScheduled (m: Managed): Promise<void> {
+    if (m.onDemand && this.#onDemand) {
+      const allowed = await this.#onDemand.allowed(m.primary)
+      if (allowed === false) {
+        this.#log.info({ names: m.names }, 'on-demand name no longer allowed: its certificate is no longer served or renewed')
+        if (this.#managed.get(m.primary) === m) this.#unmanage(m)
+        return
+      }
+      if (allowed === undefined) {
+        m.nextAttemptAt = new Date(Date.now() + Math.min(60_000, this.#opts.renewal.checkIntervalMs))
+        return
+      }
+    }
+    await this.#ensure(m, { renewal: true })
   }
 
   #unmanage (m: Managed): void {

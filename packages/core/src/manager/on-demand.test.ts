@@ -56,3 +56,92 @@ describe('a first handshake for a new on-demand name', () => {
     }
   })
 })
+
+describe('on-demand names and the rest of the manager', () => {
+  /** A manager whose allow() answers from `rule`, counting allow() calls and storage reads. */
+  function setup (rule: (name: string) => boolean | Promise<boolean>, opts: { leafLifetimeMs?: number, checkIntervalMs?: number } = {}) {
+    const inner = memoryStorage()
+    const counts = { allow: 0, get: 0 }
+    const storage: Storage = { ...inner, get: (key) => { counts.get++; return inner.get(key) } }
+    const manager = createCertificateManager({
+      directoryUrl: 'local',
+      storage,
+      ...(opts.leafLifetimeMs ? { localCa: { leafLifetimeMs: opts.leafLifetimeMs } } : {}),
+      ...(opts.checkIntervalMs ? { renewal: { checkIntervalMs: opts.checkIntervalMs } } : {}),
+      onDemand: { allow: (name) => { counts.allow++; return rule(name) }, decisionCacheMs: 0 },
+    })
+    return { manager, counts }
+  }
+
+  it('refuses wildcards, IP literals and single labels in SNI before allow() (a wildcard would then serve names allow() never saw)', async () => {
+    const { manager, counts } = setup(() => true)
+    try {
+      for (const sni of ['*.saas.test', '127.0.0.1', '::1', 'localhost', 'com']) {
+        assert.equal(await manager.loadSecureContext(sni), undefined, sni)
+      }
+      assert.deepEqual(counts, { allow: 0, get: 0 })
+      assert.deepEqual(manager.list(), [])
+    } finally {
+      await manager.close()
+    }
+  })
+
+  it('never makes an on-demand certificate the default for clients without SNI (it would show them a tenant\'s name)', async () => {
+    const { manager } = setup(() => true)
+    try {
+      assert.ok(await manager.loadSecureContext('tenant.example.test'))
+      assert.equal(manager.defaultName(), undefined)
+      await manager.manage([['configured.example.test']])
+      assert.equal(manager.defaultName(), 'configured.example.test')
+    } finally {
+      await manager.close()
+    }
+  })
+
+  it('reads no storage for an acme-tls/1 handshake to a name allow() denies', async () => {
+    const { manager, counts } = setup((name) => name.startsWith('ok.'))
+    try {
+      for (let i = 0; i < 20; i++) assert.equal(await manager.loadTlsAlpnContext(`random${i}.example.test`), undefined)
+      assert.equal(counts.get, 0)
+      assert.equal(await manager.loadTlsAlpnContext('ok.example.test'), undefined) // allowed: its stored challenge is looked for
+      assert.equal(counts.get, 1)
+    } finally {
+      await manager.close()
+    }
+  })
+
+  it('renews an on-demand certificate only while allow() admits it; a throwing allow() skips the attempt and keeps it', async () => {
+    let answer: boolean | Error = true
+    let asked = 0
+    const { manager } = setup(() => { asked++; if (answer instanceof Error) throw answer; return answer }, { leafLifetimeMs: 3000, checkIntervalMs: 1000 })
+    try {
+      await manager.start()
+      assert.ok(await manager.loadSecureContext('kept.example.test'))
+      const first = manager.certificateFor('kept.example.test')!
+      answer = new Error('tenant database down')
+      asked = 0
+      await new Promise((resolve) => setTimeout(resolve, 2500)) // due at 2/3 of 3 s: attempts skipped, at most one a second
+      assert.equal(manager.certificateFor('kept.example.test')?.certificate, first.certificate)
+      assert.equal(manager.list().length, 1)
+      assert.ok(asked >= 1 && asked <= 2, `allow() asked ${asked} times in 0.5 s of being due`)
+      answer = false
+      await new Promise((resolve) => setTimeout(resolve, 1200))
+      assert.deepEqual(manager.list(), [])
+      assert.equal(manager.secureContext('kept.example.test'), undefined)
+    } finally {
+      await manager.close()
+    }
+  })
+
+  it('a name first obtained on demand and then configured no longer counts as on-demand', async () => {
+    const { manager } = setup(() => true)
+    try {
+      await manager.loadSecureContext('both.example.test')
+      assert.equal(manager.list()[0]!.onDemand, true)
+      await manager.manage([['both.example.test']])
+      assert.equal(manager.list()[0]!.onDemand, false)
+    } finally {
+      await manager.close()
+    }
+  })
+})

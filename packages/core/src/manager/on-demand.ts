@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js'
+import { isIpAddress } from '../names.js'
 import type { Managed } from './manager.js'
 import type { OnDemandOptions } from './options.js'
 import { untilAborted } from './waiting.js'
@@ -13,7 +14,8 @@ const TIMED_OUT = Symbol('timed out')
  * one allow() call each and no state beyond the decision cache.
  */
 export class OnDemand {
-  readonly #decisions = new Map<string, { allowed: Promise<boolean>, at: number }>()
+  /** allow()'s answers; undefined: it gave none (threw, or did not answer in time) */
+  readonly #decisions = new Map<string, { allowed: Promise<boolean | undefined>, at: number }>()
   /** names whose first order failed -> when the next handshake may try again (ms) */
   readonly #failed = new Map<string, number>()
 
@@ -33,7 +35,7 @@ export class OnDemand {
       this.#failed.delete(name)
     }
     // the handshake stops waiting when the app closes; allow() cannot be stopped, its answer is still cached
-    if (!await untilAborted(this.#decide(name), signal, false)) return undefined
+    if (await untilAborted(this.#decide(name), signal, false) !== true) return undefined
     signal?.throwIfAborted()
     if (this.count() >= this.opts.maxCertificates) {
       this.logger.warn({ name, max: this.opts.maxCertificates }, 'on-demand certificate limit reached; not issuing')
@@ -51,11 +53,19 @@ export class OnDemand {
     setBounded(this.#failed, name, retryAt)
   }
 
-  #decide (name: string): Promise<boolean> {
+  /**
+   * allow()'s answer for `name` (cached like the handshakes' ones), without admitting it: true,
+   * false, or undefined when allow() gave none (threw, or did not answer in time).
+   */
+  allowed (name: string): Promise<boolean | undefined> {
+    return this.#decide(name)
+  }
+
+  #decide (name: string): Promise<boolean | undefined> {
     const now = Date.now()
     const cached = this.#decisions.get(name)
     if (cached && now - cached.at < this.opts.decisionCacheMs) return cached.allowed
-    const decision = { allowed: Promise.resolve(false), at: now }
+    const decision: { allowed: Promise<boolean | undefined>, at: number } = { allowed: Promise.resolve(false), at: now }
     decision.allowed = (async () => {
       let timer: NodeJS.Timeout | undefined
       try {
@@ -68,10 +78,10 @@ export class OnDemand {
         if (answer !== TIMED_OUT) return answer === true
         this.logger.warn({ name, ms: this.opts.handshakeTimeoutMs }, 'on-demand allow() did not answer in time; denying this handshake')
         if (this.#decisions.get(name) === decision) this.#decisions.delete(name) // not a decision: ask again next time
-        return false
+        return undefined
       } catch (err) {
         this.logger.warn({ name, err: (err as Error).message }, 'on-demand allow() threw; denying')
-        return false
+        return undefined
       } finally {
         clearTimeout(timer)
       }
@@ -79,6 +89,15 @@ export class OnDemand {
     setBounded(this.#decisions, name, decision)
     return decision.allowed
   }
+}
+
+/**
+ * Whether on-demand TLS may consider a (normalized) SNI name at all, before allow(): a host name
+ * with a dot. A wildcard is no host name (its certificate would then serve names allow() never
+ * saw), an IP literal is not allowed in SNI (RFC 6066) and a single label gets no public certificate.
+ */
+export function onDemandCandidate (name: string): boolean {
+  return !name.includes('*') && !isIpAddress(name) && name.includes('.')
 }
 
 /** Sets `key` as the newest entry of `map`, dropping the oldest past MAX_DECISIONS. */
