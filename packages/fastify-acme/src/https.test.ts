@@ -5,7 +5,7 @@ import http from 'node:http'
 import https from 'node:https'
 import tls from 'node:tls'
 import { describe, expect, it, vi } from 'vitest'
-import { uniqueLoopbackAddress } from '../test/fixtures.js'
+import { newSite, pebbleOptions, pointName, uniqueLoopbackAddress } from '../test/fixtures.js'
 import fastifyAcme, { acmeHttps } from './index.js'
 
 /** A handshake to `servername`: resolves with when and how it ended (it never completes here). */
@@ -141,6 +141,39 @@ describe('acmeHttps({ tls }) on every certificate', () => {
       const options = app.acme.secureContextOptions(name)!
       expect(options.ca).toBe(client.caBundle)
       expect(options.ciphers).toBe('ECDHE-ECDSA-AES256-GCM-SHA384')
+    } finally {
+      await app.close()
+    }
+  })
+})
+
+describe('the certificate for clients without SNI', () => {
+  /** The serial a client without SNI gets (an IP host sends none). */
+  function noSniSerial (host: string, port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ host, port, rejectUnauthorized: false }, () => {
+        resolve(socket.getPeerX509Certificate()?.serialNumber.toLowerCase() ?? '')
+        socket.destroy()
+      })
+      socket.on('error', reject)
+    })
+  }
+
+  it('moves to the next certificate when the default one is revoked (the revoked one stayed served)', async () => {
+    const site = await newSite('default')
+    const other = await pointName(site.address, 'default-next')
+    const app = Fastify({ https: acmeHttps() })
+    try {
+      await app.register(fastifyAcme, { ...pebbleOptions(site.address), domains: [[site.name], [other]] })
+      const both = new Promise<void>((resolve) => { let n = 0; app.acme.on('obtained', () => { if (++n === 2) resolve() }) })
+      await app.listen({ port: 0, host: site.address })
+      await both
+      const { port } = app.server.address() as { port: number }
+      const serialOf = (name: string) => app.acme.list().find((c) => c.names[0] === name)!.serial
+      expect(await noSniSerial(site.address, port)).toBe(serialOf(site.name))
+      const next = serialOf(other)
+      await app.acme.revoke(site.name)
+      expect(await noSniSerial(site.address, port)).toBe(next)
     } finally {
       await app.close()
     }

@@ -66,6 +66,8 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   const statusPage = resolveStatusPage(options?.statusPage)
   const { opts, fromEnv } = await withEnvironment(fastify, options ?? {})
   const binding = bindingOf(fastify.server)
+  // before anything is opened: a refused registration must leave no connection behind
+  if (binding?.manager) throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'these acmeHttps() options are already bound to another fastify-acme registration')
   // (prefix, logLevel and logSerializers are Fastify's own register() options)
   const { domains, storageUrl: _, storageKeys: _keys, closeTimeoutMs = 10_000, env: __, challenges, metrics: ___, statusPage: ____, prefix: _p, logLevel: _l, logSerializers: _s, ...managerOptions } = opts as ResolvedPluginOptions & Record<'prefix' | 'logLevel' | 'logSerializers', unknown>
   assertKnownOptions(managerOptions, [...MANAGER_OPTION_NAMES.filter((n) => n !== 'logger'), ...PLUGIN_OPTION_NAMES])
@@ -117,14 +119,12 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   if (metricsRoute) registerMetricsRoute(fastify, manager, metricsRoute)
   if (statusPage) registerStatusRoute(fastify, manager, statusPage)
 
-  if (binding) {
-    if (binding.manager) throw new AcmeError(ErrorCodes.ALREADY_REGISTERED, 'these acmeHttps() options are already bound to another fastify-acme registration')
-    binding.attach(manager)
-  }
+  binding?.attach(manager)
   const reloader = fastify.server instanceof tls.Server
     ? new SecureContextReloader(fastify.server, manager, tlsOptions, log, binding !== undefined)
     : undefined
-  if (reloader) manager.on('updated', () => reloader.reload())
+  // (a revoked default certificate is replaced by the next one, or taken out)
+  if (reloader) for (const event of ['updated', 'revoked'] as const) manager.on(event, () => reloader.reload())
 
   if (http01 !== false) {
     fastify.get(CHALLENGE_ROUTE, async (request, reply) => {

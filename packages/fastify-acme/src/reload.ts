@@ -54,7 +54,15 @@ export class SecureContextReloader {
    */
   reload (): void {
     const options = this.#options()
-    if (!options || options.cert === this.#applied) return
+    if (!options) {
+      // the default certificate is gone (revoked) and none is left to take its place
+      if (this.#applied === undefined) return
+      this.#applied = undefined
+      if (this.certless) this.#apply(this.servers, undefined)
+      else this.log.error('the default certificate was revoked and no other is served: this server keeps serving its last one until another is obtained')
+      return
+    }
+    if (options.cert === this.#applied) return
     this.#applied = options.cert as string
     this.#apply(this.servers, options)
   }
