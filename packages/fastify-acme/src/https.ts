@@ -1,4 +1,4 @@
-import type { BaseTlsOptions, CertificateManager } from '@fastify-acme/core'
+import { assertKnownOptions, invalidOption, objectOption, refuseKeyMaterial, type BaseTlsOptions, type CertificateManager } from '@fastify-acme/core'
 import { setMaxListeners } from 'node:events'
 import type { SecureContext, SecureContextOptions, TLSSocket } from 'node:tls'
 
@@ -43,8 +43,14 @@ export class HttpsBinding {
   #closing = new AbortController()
 
   constructor (opts: AcmeHttpsOptions = {}) {
-    this.tls = { ...opts.tls }
+    objectOption('acmeHttps', opts, undefined)
+    assertKnownOptions(opts, ['tls', 'alpnProtocols'], 'acmeHttps.')
+    this.tls = { ...objectOption('acmeHttps.tls', opts.tls, undefined) }
+    refuseKeyMaterial('acmeHttps.tls', this.tls)
     const protocols = opts.alpnProtocols ?? ['http/1.1']
+    if (!Array.isArray(protocols) || protocols.length === 0 || protocols.some((p) => typeof p !== 'string' || p === '')) {
+      invalidOption('acmeHttps.alpnProtocols', protocols, "a non-empty list of protocol names, e.g. ['h2', 'http/1.1']")
+    }
     // `this` in both callbacks is the TLSSocket; ALPNCallback runs before SNICallback
     const binding = this
     this.options = {

@@ -197,6 +197,13 @@ describe('fastify-acme challenges and configuration', () => {
       [{ directoryUrl: 'http://ca.example.test/dir' }, 'directoryUrl'],
       [{ statusPage: { onRequest: async () => {}, refreshSeconds: 0.4 } }, 'statusPage.refreshSeconds'], // would reload at once, forever
       [{ onDemand: { allow: () => true } }, 'onDemand'], // no acmeHttps(): no handshake would ever reach it
+      // a string for a boolean was read as its truthiness, or ignored
+      [{ challenges: { tlsAlpn01: 'no' } }, 'challenges.tlsAlpn01'],
+      [{ renewal: { stagingFallback: 'false' } }, 'renewal.stagingFallback'],
+      [{ reuseKey: 'true' }, 'reuseKey'],
+      [{ challenges: { order: ['http01'] } }, 'challenges.order'],
+      [{ challenges: { order: 'dns-01' } }, 'challenges.order'],
+      [{ env: 'false' }, 'env'],
     ]
     for (const [options, name] of cases) {
       // the local CA: no ACME issuer, so nothing else would ever look at the HTTP-01 listener's options
@@ -213,6 +220,13 @@ describe('fastify-acme challenges and configuration', () => {
       [{ domian: ['a.test'] }, /unknown option "domian" \(did you mean "domains"\?\)/],
       [{ logger: console }, /unknown option "logger"/],
       [{ issuers: [{ directoryUrl: 'local', emial: 'a@b.test' }] }, /unknown option "issuers\[0\]\.emial" \(did you mean "issuers\[0\]\.email"\?\)/],
+      // below the top level too (each kept its default)
+      [{ renewal: { ratoi: 0.5 } }, /unknown option "renewal\.ratoi" \(did you mean "renewal\.ratio"\?\)/],
+      [{ challenges: { http01: { prot: 8080 } } }, /unknown option "challenges\.http01\.prot" \(did you mean "challenges\.http01\.port"\?\)/],
+      [{ challenges: { http: false } }, /unknown option "challenges\.http"/],
+      [{ localCa: { leafLifetime: 60_000 } }, /unknown option "localCa\.leafLifetime" \(did you mean "localCa\.leafLifetimeMs"\?\)/],
+      [{ tls: { maxContext: 5 } }, /unknown option "tls\.maxContext" \(did you mean "tls\.maxContexts"\?\)/],
+      [{ tls: { options: { key: 'x' } } }, /option "tls\.options\.key" is not accepted/],
     ]
     for (const [options, message] of cases) {
       const app = Fastify()
@@ -245,6 +259,16 @@ describe('fastify-acme challenges and configuration', () => {
       const err = await bad.register(fastifyAcme, { env: vars, storage: memoryStorage() }).then(() => null, (e: unknown) => e)
       expect(err, variable).toMatchObject({ message: expect.stringContaining(`(set by ${variable})`) })
     }
+    const noStorage = Fastify()
+    apps.push(noStorage)
+    const err = await noStorage.register(fastifyAcme, { env: { ACME_STORAGE: 'redis://' } }).then(() => null, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining('(set by ACME_STORAGE)') })
+  })
+
+  it('checks acmeHttps() options when it is called', () => {
+    expect(() => acmeHttps({ alpnProtocols: 'h2' as never })).toThrow(/option "acmeHttps\.alpnProtocols" must be a non-empty list/)
+    expect(() => acmeHttps({ tls: { key: 'x' } as never })).toThrow(/option "acmeHttps\.tls\.key" is not accepted/)
+    expect(() => acmeHttps({ alpn: ['h2'] } as never)).toThrow(/unknown option "acmeHttps\.alpn"/)
   })
 
   it('keeps DNS-01 alone when ACME_HTTP_PORT is set: the variable configures HTTP-01, it does not turn it on', async () => {

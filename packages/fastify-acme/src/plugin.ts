@@ -1,5 +1,5 @@
 import {
-  AcmeError, CertificateManager, ErrorCodes, MANAGER_OPTION_NAMES, assertKnownOptions, encryptedStorage, invalidOption, parseEncryptionKeys,
+  AcmeError, CertificateManager, ErrorCodes, MANAGER_OPTION_NAMES, assertKnownOptions, booleanOption, encryptedStorage, invalidOption, objectOption, parseEncryptionKeys,
   type CertificateManagerOptions, type Dns01Config, type Storage,
 } from '@fastify-acme/core'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
@@ -179,6 +179,7 @@ function resolveHttp01 (challenges: FastifyAcmeOptions['challenges']): false | {
   if (given !== undefined && given !== true && (typeof given !== 'object' || given === null)) {
     invalidOption('challenges.http01', given, 'a boolean or { port?, host?, redirect? }')
   }
+  if (typeof given === 'object') assertKnownOptions(given, ['port', 'host', 'redirect'], 'challenges.http01.')
   const { port = 80, host = '::', redirect = true } = (typeof given === 'object' ? given : {}) as { port?: unknown, host?: unknown, redirect?: unknown }
   // server.listen() would take a non-numeric string as the path of a UNIX socket
   if (port !== false && (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535)) {
@@ -192,6 +193,12 @@ function resolveHttp01 (challenges: FastifyAcmeOptions['challenges']): false | {
 /** Code options win; the environment fills what they leave out (an option set to undefined is left out). */
 async function withEnvironment (fastify: FastifyInstance, options: FastifyAcmeOptions): Promise<{ opts: ResolvedPluginOptions, fromEnv: Map<string, string> }> {
   if (typeof options !== 'object') invalidOption('options', options, 'an object')
+  if (options.env !== undefined && options.env !== false && (typeof options.env !== 'object' || options.env === null)) {
+    invalidOption('env', options.env, 'false or an object of variables')
+  }
+  // the user's own challenges, before they are rebuilt (a misspelt key or a string for a boolean kept its default)
+  const challenges = objectOption('challenges', options.challenges, ['http01', 'tlsAlpn01', 'dns01', 'order'])
+  booleanOption('challenges.tlsAlpn01', challenges.tlsAlpn01)
   const fromEnv = new Map<string, string>()
   if (options.env === false) return { opts: options, fromEnv }
   const env = await readAcmeEnv(fastify, typeof options.env === 'object' ? options.env : process.env)
@@ -250,7 +257,8 @@ function namingVariable (err: unknown, fromEnv: Map<string, string>): unknown {
   if (!(err instanceof AcmeError) || fromEnv.size === 0) return err
   for (const [option, variable] of fromEnv) {
     const about = err.message.includes(`option "${option}`) || err.message.includes(`"${option}"`) ||
-      (option === 'domains' && err.code === ErrorCodes.INVALID_IDENTIFIER)
+      (option === 'domains' && err.code === ErrorCodes.INVALID_IDENTIFIER) ||
+      (option === 'storageUrl' && (err.message.startsWith('storage URL ') || err.message.includes('option "url"')))
     if (about) return new AcmeError(err.code, `${err.message} (set by ${variable})`, { cause: err })
   }
   return err

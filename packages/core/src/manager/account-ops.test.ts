@@ -129,6 +129,13 @@ describe('accounts, profiles, chains, revocation, IP identifiers, issuer fallbac
     expect(manager.list()[0]!.status).toBe('valid')
   })
 
+  it('challenges.order is a preference: an enabled type it leaves out is still used (it was switched off)', async () => {
+    const { manager, http } = await setup({ challenges: { order: ['tls-alpn-01'] } }) // TLS-ALPN-01 is off here; HTTP-01 is on
+    const name = await pointName(http.address, 'order')
+    await manager.manage([name])
+    expect(manager.list()[0]!.status).toBe('valid')
+  })
+
   it('a failure of every issuer is reported against the last one tried (it named the first)', async () => {
     const { manager, http } = await setup({
       issuers: [

@@ -7,7 +7,7 @@ import type { EabCredentials } from '../acme/account.js'
 import type { OrderRateLimit } from '../acme/rate-limit.js'
 import { resolveDirectoryUrl } from '../acme/directory.js'
 import { KEY_TYPES } from '../keys.js'
-import { resolveRenewalOptions, type RenewalOptions } from '../renewal/index.js'
+import { DEFAULT_RENEWAL_OPTIONS, resolveRenewalOptions, type RenewalOptions } from '../renewal/index.js'
 import { resolveLocalCaOptions, type LocalIssuerOptions } from '../local-ca/issuer.js'
 import type { Storage } from '../storage/contract.js'
 import type { BaseTlsOptions } from '../tls/context-cache.js'
@@ -129,6 +129,36 @@ export function assertKnownOptions (opts: object, known: readonly string[], pref
   }
 }
 
+/** An optional object option (undefined: `{}`), its keys checked against `known` unless that is undefined. */
+export function objectOption<T extends object> (name: string, value: T | undefined, known: readonly string[] | undefined): Partial<T> {
+  if (value === undefined) return {}
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) invalidOption(name, value, 'an object')
+  if (known) assertKnownOptions(value, known, `${name}.`)
+  return value
+}
+
+/** TLS options for every certificate's context take no key or certificate: each certificate brings its own. */
+export function refuseKeyMaterial (name: string, options: object): void {
+  for (const key of ['key', 'cert', 'pfx', 'passphrase']) {
+    if (key in options) throw new AcmeError(ErrorCodes.INVALID_OPTION, `option "${name}.${key}" is not accepted: each certificate brings its own key and chain`)
+  }
+}
+
+export function booleanOption (name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') invalidOption(name, value, 'true or false')
+}
+
+const CHALLENGE_TYPES: readonly ChallengeType[] = ['http-01', 'tls-alpn-01', 'dns-01']
+
+/** `challenges.order`: a preference, so the enabled types it leaves out come after it, in the default order. */
+function challengeOrder (order: unknown): ChallengeType[] {
+  if (order === undefined) return [...CHALLENGE_TYPES]
+  if (!Array.isArray(order) || order.some((t) => !CHALLENGE_TYPES.includes(t)) || new Set(order).size !== order.length) {
+    invalidOption('challenges.order', order, `a list of distinct challenge types from ${CHALLENGE_TYPES.map((t) => `'${t}'`).join(', ')}`)
+  }
+  return [...order, ...CHALLENGE_TYPES.filter((t) => !order.includes(t))]
+}
+
 /** Edits (insert, delete, replace, swap of neighbours) between two names. */
 function editDistance (a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
@@ -160,23 +190,23 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
   const keyType = opts.keyType ?? 'ec-p256'
   if (!KEY_TYPES.includes(keyType)) invalidOption('keyType', keyType, `one of ${KEY_TYPES.join(', ')}`)
 
-  const ch = opts.challenges ?? {}
-  if (typeof ch !== 'object') invalidOption('challenges', ch, 'an object')
-  for (const flag of ['http01', 'tlsAlpn01'] as const) {
-    if (ch[flag] !== undefined && typeof ch[flag] !== 'boolean') invalidOption(`challenges.${flag}`, ch[flag], 'a boolean')
-  }
+  const ch = objectOption('challenges', opts.challenges, ['http01', 'tlsAlpn01', 'dns01', 'order'])
+  for (const flag of ['http01', 'tlsAlpn01'] as const) booleanOption(`challenges.${flag}`, ch[flag])
   const dns01 = ch.dns01 === undefined ? undefined : resolveDns01Options(ch.dns01)
   const challenges = {
     http01: ch.http01 ?? ch.dns01 === undefined,
     tlsAlpn01: ch.tlsAlpn01 ?? false,
     ...(dns01 ? { dns01 } : {}),
-    order: ch.order ?? ['http-01', 'tls-alpn-01', 'dns-01'],
+    order: challengeOrder(ch.order),
   }
   if (!challenges.http01 && !challenges.tlsAlpn01 && !challenges.dns01 && issuers.some((i) => i.directoryUrl !== 'local')) {
     invalidOption('challenges', ch, 'at least one enabled challenge (http01, tlsAlpn01 or dns01)')
   }
 
-  const { syncIntervalMs = 60_000, concurrency = 10, stagingFallback = true, ...policy } = opts.renewal ?? {}
+  const renewal = objectOption('renewal', opts.renewal, [...Object.keys(DEFAULT_RENEWAL_OPTIONS), 'syncIntervalMs', 'concurrency', 'stagingFallback'])
+  const { syncIntervalMs = 60_000, concurrency = 10, stagingFallback = true, ...policy } = renewal
+  booleanOption('renewal.stagingFallback', stagingFallback)
+  booleanOption('reuseKey', opts.reuseKey)
   positiveInteger('renewal.syncIntervalMs', syncIntervalMs)
   // a timer's delay: Node fires at once past 2^31-1 ms
   if (syncIntervalMs > 2 ** 31 - 1) invalidOption('renewal.syncIntervalMs', syncIntervalMs, 'at most 2147483647 ms (~24.8 days)')
@@ -184,14 +214,17 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
   const lockTtlMs = opts.lockTtlMs ?? 30_000
   positiveInteger('lockTtlMs', lockTtlMs)
 
-  const maxContexts = opts.tls?.maxContexts
+  const tls = objectOption('tls', opts.tls, ['options', 'maxContexts'])
+  const maxContexts = tls.maxContexts
   if (maxContexts !== undefined && (!Number.isSafeInteger(maxContexts) || maxContexts < 1)) invalidOption('tls.maxContexts', maxContexts, 'a positive integer')
-  if (opts.localCa !== undefined && (typeof opts.localCa !== 'object' || opts.localCa === null)) invalidOption('localCa', opts.localCa, 'an object')
-  const localCa = resolveLocalCaOptions(opts.localCa ?? {}, 'localCa.')
+  const tlsOptions = objectOption('tls.options', tls.options, undefined)
+  refuseKeyMaterial('tls.options', tlsOptions)
+  const localCa = resolveLocalCaOptions(objectOption('localCa', opts.localCa, ['rootLifetimeMs', 'intermediateLifetimeMs', 'leafLifetimeMs', 'commonNamePrefix']), 'localCa.')
 
   let onDemand: Required<OnDemandOptions> | undefined
   if (opts.onDemand !== undefined) {
-    if (typeof opts.onDemand?.allow !== 'function') invalidOption('onDemand.allow', opts.onDemand?.allow, 'a function (name) => boolean: on-demand TLS without it would let anyone make you order certificates')
+    objectOption('onDemand', opts.onDemand, ['allow', 'handshakeTimeoutMs', 'decisionCacheMs', 'maxCertificates'])
+    if (typeof opts.onDemand.allow !== 'function') invalidOption('onDemand.allow', opts.onDemand.allow, 'a function (name) => boolean: on-demand TLS without it would let anyone make you order certificates')
     onDemand = { handshakeTimeoutMs: 30_000, decisionCacheMs: 60_000, maxCertificates: 10_000, ...opts.onDemand }
     positiveInteger('onDemand.handshakeTimeoutMs', onDemand.handshakeTimeoutMs)
     positiveInteger('onDemand.maxCertificates', onDemand.maxCertificates)
@@ -204,9 +237,9 @@ export function resolveOptions (opts: CertificateManagerOptions): ResolvedOption
     keyType,
     reuseKey: opts.reuseKey === true,
     challenges,
-    renewal: { ...resolveRenewalOptions(policy), syncIntervalMs, concurrency, stagingFallback: stagingFallback !== false },
+    renewal: { ...resolveRenewalOptions(policy), syncIntervalMs, concurrency, stagingFallback },
     ...(onDemand ? { onDemand } : {}),
-    tls: { options: opts.tls?.options ?? {}, ...(maxContexts !== undefined ? { maxContexts } : {}) },
+    tls: { options: tlsOptions, ...(maxContexts !== undefined ? { maxContexts } : {}) },
     localCa,
     lockTtlMs,
     ...(opts.logger ? { logger: opts.logger } : {}),
