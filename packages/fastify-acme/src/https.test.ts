@@ -2,6 +2,7 @@ import { memoryStorage } from '@fastify-acme/core'
 import { createTlsFixture } from '@fastify-acme/harness'
 import Fastify, { type FastifyInstance } from 'fastify'
 import http from 'node:http'
+import http2 from 'node:http2'
 import https from 'node:https'
 import tls from 'node:tls'
 import { describe, expect, it, vi } from 'vitest'
@@ -176,6 +177,43 @@ describe('the certificate for clients without SNI', () => {
       expect(await noSniSerial(site.address, port)).toBe(next)
     } finally {
       await app.close()
+    }
+  })
+})
+
+describe('acmeHttps() on an HTTP/2 server', () => {
+  it('offers h2 with Fastify({ http2: true }) (it offered only http/1.1, so HTTP/2 clients failed), and http/1.1 too with allowHTTP1', async () => {
+    for (const allowHTTP1 of [false, true]) {
+      const app = Fastify({ http2: true, https: { ...acmeHttps(), allowHTTP1 } })
+      app.get('/', async () => 'ok')
+      try {
+        await app.register(fastifyAcme, { env: false, storage: memoryStorage(), directoryUrl: 'local', domains: ['h2.example.test'] })
+        const host = uniqueLoopbackAddress()
+        await app.listen({ port: 0, host })
+        const { port } = app.server.address() as { port: number }
+        const ca = (await app.acme.localRootCertificate())!
+        await app.acme.manage(['h2.example.test'])
+        const client = http2.connect(`https://${host}:${port}`, { ca, servername: 'h2.example.test' })
+        const body = await new Promise<string>((resolve, reject) => {
+          client.on('error', reject)
+          const req = client.request({ ':path': '/' })
+          let text = ''
+          req.setEncoding('utf8')
+          req.on('data', (c: string) => { text += c })
+          req.on('end', () => resolve(text))
+          req.on('error', reject)
+        })
+        client.destroy()
+        expect(body).toBe('ok')
+        // (without allowHTTP1 Node's HTTP/2 server holds an HTTP/1.1 client's socket for 10 s: not tried)
+        if (!allowHTTP1) continue
+        const h1 = await new Promise<number>((resolve, reject) => {
+          https.get({ host, port, servername: 'h2.example.test', ca, agent: false }, (res) => { res.socket.destroy(); resolve(res.statusCode ?? 0) }).on('error', reject)
+        })
+        expect(h1).toBe(200)
+      } finally {
+        await app.close()
+      }
     }
   })
 })

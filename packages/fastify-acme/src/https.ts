@@ -15,8 +15,9 @@ export interface AcmeHttpsOptions {
    */
   tls?: BaseTlsOptions
   /**
-   * Application protocols to offer, in preference order (default ['http/1.1']; use
-   * ['h2', 'http/1.1'] with `http2: true`). acme-tls/1 is handled by the plugin.
+   * Application protocols to offer, in preference order. Default: ['http/1.1'], or with
+   * `Fastify({ http2: true })` ['h2'] (plus 'http/1.1' with `allowHTTP1`), as Node's own
+   * HTTP/2 server offers. acme-tls/1 is handled by the plugin.
    */
   alpnProtocols?: string[]
 }
@@ -34,6 +35,8 @@ export interface AcmeHttpsServerOptions extends Omit<SecureContextOptions, 'key'
 export class HttpsBinding {
   manager?: CertificateManager
   readonly options: AcmeHttpsServerOptions
+  /** acmeHttps({ alpnProtocols }), or what fitProtocols() chose; undefined: ['http/1.1'] */
+  alpnProtocols?: string[]
   /**
    * acmeHttps({ tls }): the plugin merges them into every certificate's context, since OpenSSL
    * checks a client certificate against the `ca` of the context SNI chose, not the server's.
@@ -47,10 +50,11 @@ export class HttpsBinding {
     assertKnownOptions(opts, ['tls', 'alpnProtocols'], 'acmeHttps.')
     this.tls = { ...objectOption('acmeHttps.tls', opts.tls, undefined) }
     refuseKeyMaterial('acmeHttps.tls', this.tls)
-    const protocols = opts.alpnProtocols ?? ['http/1.1']
-    if (!Array.isArray(protocols) || protocols.length === 0 || protocols.some((p) => typeof p !== 'string' || p === '')) {
+    const protocols = opts.alpnProtocols
+    if (protocols !== undefined && (!Array.isArray(protocols) || protocols.length === 0 || protocols.some((p) => typeof p !== 'string' || p === ''))) {
       invalidOption('acmeHttps.alpnProtocols', protocols, "a non-empty list of protocol names, e.g. ['h2', 'http/1.1']")
     }
+    this.alpnProtocols = protocols
     // `this` in both callbacks is the TLSSocket; ALPNCallback runs before SNICallback
     const binding = this
     this.options = {
@@ -77,10 +81,26 @@ export class HttpsBinding {
           if (this) (this as unknown as Record<symbol, boolean>)[kChallenge] = true
           return ACME_TLS
         }
-        return protocols.find((p) => offered.includes(p))
+        return (binding.alpnProtocols ?? ['http/1.1']).find((p) => offered.includes(p))
       },
     }
     bindings.set(this.options.ALPNCallback, this)
+  }
+
+  /**
+   * Fits the offered protocols to the server Fastify built: HTTP/2 (`http2: true`) offers 'h2'
+   * (and 'http/1.1' with `allowHTTP1`) unless acmeHttps() was given a list. Returns why a given
+   * list does not fit, for a warning.
+   */
+  fitProtocols (http2: boolean, allowHTTP1: boolean): string | undefined {
+    const given = this.alpnProtocols
+    if (given === undefined) {
+      if (http2) this.alpnProtocols = allowHTTP1 ? ['h2', 'http/1.1'] : ['h2']
+      return undefined
+    }
+    if (http2 && !given.includes('h2')) return `acmeHttps({ alpnProtocols }) leaves out 'h2' on an HTTP/2 server: HTTP/2 clients cannot connect`
+    if (!http2 && given.includes('h2')) return `acmeHttps({ alpnProtocols }) offers 'h2' on an HTTP/1.1 server (no http2: true): clients that pick it fail`
+    return undefined
   }
 
   /** Attaches the plugin's manager: handshakes are served from it until detach(). */

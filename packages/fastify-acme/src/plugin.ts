@@ -119,7 +119,12 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   if (metricsRoute) registerMetricsRoute(fastify, manager, metricsRoute)
   if (statusPage) registerStatusRoute(fastify, manager, statusPage)
 
-  binding?.attach(manager)
+  if (binding) {
+    const { http2, https } = fastify.initialConfig as { http2?: boolean, https?: boolean | { allowHTTP1?: boolean } }
+    const misfit = binding.fitProtocols(http2 === true, typeof https === 'object' && https.allowHTTP1 === true)
+    if (misfit) log.warn(misfit)
+    binding.attach(manager)
+  }
   const reloader = fastify.server instanceof tls.Server
     ? new SecureContextReloader(fastify.server, manager, tlsOptions, log, binding !== undefined)
     : undefined
