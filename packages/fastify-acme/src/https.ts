@@ -98,8 +98,8 @@ export class HttpsBinding {
       if (http2) this.alpnProtocols = allowHTTP1 ? ['h2', 'http/1.1'] : ['h2']
       return undefined
     }
-    if (http2 && !given.includes('h2')) return `acmeHttps({ alpnProtocols }) leaves out 'h2' on an HTTP/2 server: HTTP/2 clients cannot connect`
-    if (!http2 && given.includes('h2')) return `acmeHttps({ alpnProtocols }) offers 'h2' on an HTTP/1.1 server (no http2: true): clients that pick it fail`
+    if (http2 && !given.includes('h2')) return 'acmeHttps({ alpnProtocols }) leaves out \'h2\' on an HTTP/2 server: HTTP/2 clients cannot connect'
+    if (!http2 && given.includes('h2')) return 'acmeHttps({ alpnProtocols }) offers \'h2\' on an HTTP/1.1 server (no http2: true): clients that pick it fail'
     return undefined
   }
 
