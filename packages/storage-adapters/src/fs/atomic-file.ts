@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Dirent } from 'node:fs'
 import fs from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { dirname, join } from 'node:path'
 
 /** Files are private to the user the server runs as. */
 export const FILE_MODE = 0o600
@@ -17,9 +17,12 @@ const TEMP_MARK = '#tmp-'
 const PROCESS_MARK = `${process.pid}-${randomBytes(6).toString('hex')}`
 let tempCount = 0
 
-/** `.<base>#tmp-<pid>-<random>-<n>` beside `path` (same directory, so rename stays atomic). */
+/**
+ * `.#tmp-<pid>-<random>-<n>` beside `path` (same directory, so rename stays atomic). Not named
+ * after `path`: a key whose last segment is near the 255-byte name limit must still fit.
+ */
 export function tempPathFor (path: string): string {
-  return join(dirname(path), `.${basename(path)}${TEMP_MARK}${PROCESS_MARK}-${(tempCount++).toString(36)}`)
+  return join(dirname(path), `.${TEMP_MARK}${PROCESS_MARK}-${(tempCount++).toString(36)}`)
 }
 
 /** Removes a file; one that is already gone is fine. */
@@ -37,17 +40,26 @@ export function isTempName (name: string): boolean {
  */
 export async function writeTempFile (path: string, data: Uint8Array | string, opts: { makeDirs?: boolean } = {}): Promise<string> {
   const tmp = tempPathFor(path)
-  const handle = await openTemp(tmp, opts.makeDirs === true)
+  const { handle, created } = await openTemp(tmp, opts.makeDirs === true)
   try {
     await handle.writeFile(data)
     await handle.sync()
   } catch (err) {
     await handle.close().catch(() => {})
     await removeFile(tmp)
+    // (a disk full: the directories made for this value go too, or list() would show a key with nothing in it)
+    if (created) await removeEmptyDirs(dirname(tmp), dirname(created))
     throw err
   }
   await handle.close()
   return tmp
+}
+
+/** rmdir of `dir` and its parents up to (not including) `stop`, while they are empty. */
+async function removeEmptyDirs (dir: string, stop: string): Promise<void> {
+  for (let d = dir; d !== stop && d.startsWith(stop); d = dirname(d)) {
+    if (!await fs.rmdir(d).then(() => true, () => false)) return
+  }
 }
 
 /**
@@ -56,7 +68,7 @@ export async function writeTempFile (path: string, data: Uint8Array | string, op
  * mkdir is retried right before the open, with nothing in between (the parent's fsync comes
  * after), which makes the window a sibling's rmdir must hit two system calls wide.
  */
-async function openTemp (tmp: string, makeDirs: boolean): Promise<fs.FileHandle> {
+async function openTemp (tmp: string, makeDirs: boolean): Promise<{ handle: fs.FileHandle, created?: string }> {
   let created: string | undefined
   for (let attempt = 0; ; attempt++) {
     let handle: fs.FileHandle
@@ -68,21 +80,45 @@ async function openTemp (tmp: string, makeDirs: boolean): Promise<fs.FileHandle>
       // every round: after a few, a random pause breaks the step
       if (attempt >= 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt))
       // a recursive mkdir racing an rmdir of the same path can itself fail with ENOENT: go round again
-      created = await fs.mkdir(dirname(tmp), { recursive: true, mode: DIR_MODE }).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return undefined
-        throw e
-      }) ?? created
+      const made = await mkdirs(dirname(tmp))
+      if (made && (created === undefined || created.startsWith(made))) created = made // the shallowest
       continue
     }
     if (created) {
-      await syncDir(dirname(created)).catch(async (err: unknown) => {
+      await syncCreated(created, dirname(tmp)).catch(async (err: unknown) => {
         await handle.close()
         await removeFile(tmp)
         throw err
       })
     }
-    return handle
+    return { handle, created }
   }
+}
+
+/**
+ * `mkdir -p` with mode 0700: the first directory it created, if any. Its ENOENT means either a
+ * concurrent rmdir of a parent (a race: undefined, try again) or any failure below an existing
+ * directory (EROFS, ENOSPC, EACCES, which it reports as ENOENT): a plain mkdir of the first
+ * missing level then tells the real error, which is thrown.
+ */
+async function mkdirs (dir: string): Promise<string | undefined> {
+  try {
+    return await fs.mkdir(dir, { recursive: true, mode: DIR_MODE })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  let missing = dir
+  while (dirname(missing) !== missing && !await fs.stat(dirname(missing)).then(() => true, () => false)) missing = dirname(missing)
+  const cause = await fs.mkdir(missing, { mode: DIR_MODE }).then(() => undefined, (e: NodeJS.ErrnoException) => e)
+  if (cause && cause.code !== 'EEXIST' && cause.code !== 'ENOENT') throw cause
+  return cause ? undefined : missing
+}
+
+/** fsyncs the parent of every directory from `first` (the first one mkdir -p created) down to `dir`: each new entry survives a crash. */
+async function syncCreated (first: string, dir: string): Promise<void> {
+  const created = [dir]
+  while (created[0] !== first && created[0]!.startsWith(first)) created.unshift(dirname(created[0]!))
+  for (const d of created) await syncDir(dirname(d))
 }
 
 /**
@@ -121,10 +157,10 @@ export async function syncDir (dir: string): Promise<void> {
   }
 }
 
-/** `mkdir -p` with mode 0700, then fsync of the parent of the first directory it created. */
+/** `mkdir -p` with mode 0700 (its real error, not ENOENT), then fsync of each new directory's parent. */
 export async function makeDirs (dir: string): Promise<void> {
-  const first = await fs.mkdir(dir, { recursive: true, mode: DIR_MODE })
-  if (first) await syncDir(dirname(first))
+  const first = await mkdirs(dir)
+  if (first) await syncCreated(first, dir)
 }
 
 /**
@@ -143,6 +179,12 @@ export async function sweepTempFiles (root: string, maxAgeMs: number, now = Date
       return
     }
     let removed = 0
+    // a directory left empty (a crashed put made it): list() would show a key with nothing in it
+    if (entries.length === 0 && dir !== root) {
+      const st = await fs.stat(dir).catch(() => null)
+      if (st && now - st.mtimeMs > maxAgeMs) await fs.rmdir(dir).catch(() => {})
+      return
+    }
     for (const entry of entries) {
       const path = join(dir, entry.name)
       if (entry.isDirectory()) {

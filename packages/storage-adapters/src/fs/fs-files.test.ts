@@ -110,7 +110,7 @@ describe('fsStorage files', () => {
     })
     await s.put('w/x', 'new')
     vi.restoreAllMocks()
-    const temp = /^open (w\/\.x#tmp-\d+-[0-9a-f]+-[0-9a-z]+) wx 600$/.exec(events[0] ?? '')
+    const temp = /^open (w\/\.#tmp-\d+-[0-9a-f]+-[0-9a-z]+) wx 600$/.exec(events[0] ?? '')
     assert.ok(temp, `first step was ${events[0]}`)
     assert.deepEqual(events, [
       `open ${temp[1]} wx 600`,
@@ -184,6 +184,90 @@ describe('fsStorage files', () => {
     await s.close!() // waits for the sweep
     assert.deepEqual(tree(dir).sort(), ['#locks/', 'a/', 'a/v', 'c/', 'c/.z#tmp-9-aa'])
     assert.deepEqual(await fsStorage({ dir }).list('a'), ['a/v'])
+  })
+
+  it('fsyncs the parent of every directory a put creates (only the first one\'s was, so a new key could vanish in a power cut)', async () => {
+    const dir = freshDir()
+    const s = fsStorage({ dir })
+    await s.put('top', 'x') // the root exists
+    const synced: string[] = []
+    const pathOfFd = new Map<number, string>()
+    const realOpen = fs.open
+    vi.spyOn(fs, 'open').mockImplementation(async (path, flags, fileMode) => {
+      const handle = await realOpen(path, flags, fileMode)
+      pathOfFd.set(handle.fd, relative(dir, String(path)) || '.')
+      return handle
+    })
+    const probe = await realOpen(join(dir, 'top'), 'r')
+    const proto = Object.getPrototypeOf(probe) as fs.FileHandle
+    await probe.close()
+    const realSync = proto.sync
+    vi.spyOn(proto, 'sync').mockImplementation(function (this: fs.FileHandle) {
+      synced.push(pathOfFd.get(this.fd)!)
+      return realSync.call(this)
+    })
+    await s.put('a/b/c/v', 'x')
+    vi.restoreAllMocks()
+    for (const parent of ['.', 'a', 'a/b', 'a/b/c']) assert.ok(synced.includes(parent), `${parent} not fsynced: ${synced.join(', ')}`)
+  })
+
+  it('makes its directory at the next use after a failure (a mount not there yet, a disk full), not never', async () => {
+    const parent = join(freshDir(), 'mount')
+    mkdirSync(join(parent, '..'), { recursive: true })
+    writeFileSync(parent, 'not a directory yet')
+    const s = fsStorage({ dir: join(parent, 'acme') })
+    await assert.rejects(s.put('k', 'v'), codeOf('ERR_ACME_STORAGE'))
+    rmSync(parent)
+    mkdirSync(parent)
+    await s.put('k', 'v')
+    assert.equal(Buffer.from((await s.get('k'))!).toString(), 'v')
+  })
+
+  it('reports the real error of a directory it cannot make (mkdir -p says ENOENT for EROFS, ENOSPC, EACCES), at once', async () => {
+    const dir = freshDir()
+    const s = fsStorage({ dir })
+    await s.put('top', 'x')
+    const realMkdir = fs.mkdir
+    vi.spyOn(fs, 'mkdir').mockImplementation(async (path, opts) => {
+      const err = Object.assign(new Error(`read-only: ${String(path)}`), { code: (opts as { recursive?: boolean })?.recursive ? 'ENOENT' : 'EROFS' })
+      if (String(path).startsWith(join(dir, 'new'))) throw err
+      return realMkdir(path, opts as never)
+    })
+    const started = Date.now()
+    await assert.rejects(s.put('new/k', 'v'), (err: Error) => /\(EROFS\)/.test(err.message))
+    assert.ok(Date.now() - started < 500, `took ${Date.now() - started} ms`)
+  })
+
+  it('stores a key whose last segment is near the 255-byte name limit (the temp file was named after it)', async () => {
+    const s = fsStorage({ dir: freshDir() })
+    const key = `a/${'x'.repeat(240)}`
+    await s.put(key, 'v')
+    assert.deepEqual(await s.list('a'), [key])
+  })
+
+  it('lists a symbolic link as what it points to, as get() follows it', async () => {
+    const dir = freshDir()
+    const s = fsStorage({ dir })
+    await s.put('certificates/a.example/v', 'a')
+    const elsewhere = freshDir()
+    mkdirSync(join(elsewhere, 'b.example'), { recursive: true })
+    writeFileSync(join(elsewhere, 'b.example', 'v'), 'b')
+    await fs.symlink(join(elsewhere, 'b.example'), join(dir, 'certificates', 'b.example'))
+    assert.deepEqual(await s.list('certificates'), ['certificates/a.example', 'certificates/b.example'])
+    assert.deepEqual(await s.list('certificates', { recursive: true }), ['certificates/a.example/v', 'certificates/b.example/v'])
+  })
+
+  it('a put that fails to write (a disk full) leaves no directory behind for list() to show', async () => {
+    const dir = freshDir()
+    const s = fsStorage({ dir })
+    await s.put('certificates/a.example/v', 'a')
+    const probe = await fs.open(join(dir, 'certificates', 'a.example', 'v'), 'r')
+    const proto = Object.getPrototypeOf(probe) as fs.FileHandle
+    await probe.close()
+    vi.spyOn(proto, 'writeFile').mockRejectedValue(Object.assign(new Error('no space left'), { code: 'ENOSPC' }))
+    await assert.rejects(s.put('certificates/big.example/v', 'b'), codeOf('ERR_ACME_STORAGE'))
+    vi.restoreAllMocks()
+    assert.deepEqual(await s.list('certificates'), ['certificates/a.example'])
   })
 
   it('closing before tempMaxAgeMs leaves the sweep to the next start', async () => {

@@ -59,11 +59,13 @@ export function fsStorage (options: FsStorageOptions): Storage {
   const root = resolve(options.dir)
   const held = new Set<LockHandle>()
 
-  const ready = makeDirs(root).catch((err: unknown) => { throw storageError('open', root, err) })
-  ready.catch(() => {})
+  // the root is made at the first use; a failure (a disk full, a mount not there yet) is tried again at the next one
+  let made: Promise<void> | undefined
+  const ready = () => (made ??= makeDirs(root).catch((err: unknown) => { made = undefined; throw storageError('open', root, err) }))
+  ready().catch(() => {})
   let sweeping: Promise<unknown> | undefined
   // (setTimeout fires at once past 2^31-1 ms: a longer age waits that long, ~24.8 days, instead)
-  const sweepTimer = setTimeout(() => { sweeping = ready.then(() => sweepTempFiles(root, tempMaxAgeMs)).catch(() => 0) }, Math.min(tempMaxAgeMs, 2 ** 31 - 1)).unref()
+  const sweepTimer = setTimeout(() => { sweeping = ready().then(() => sweepTempFiles(root, tempMaxAgeMs)).catch(() => 0) }, Math.min(tempMaxAgeMs, 2 ** 31 - 1)).unref()
   let closing: Promise<void> | undefined
 
   const pathOf = (key: string) => {
@@ -81,7 +83,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
   const acquire = async (name: string, opts: Omit<LockOptions, 'signal'>): Promise<LockHandle | null> => {
     const dir = lockDirOf(name)
     const ttlMs = positive('ttlMs', opts.ttlMs, lockTtlMs, MAX_LOCK_TTL_MS)
-    await ready
+    await ready()
     const token = randomUUID()
     const leaseStartedAt = Date.now() // the record's heartbeat is taken after this
     const fence = await acquireLockFile(dir, token, ttlMs, lockTtlMs).catch((err: unknown) => { throw storageError('lock', name, err) })
@@ -108,7 +110,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
   return {
     async get (key) {
       const path = pathOf(key)
-      await ready
+      await ready()
       try {
         return await fs.readFile(path)
       } catch (err) {
@@ -122,7 +124,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
       if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
         throw new AcmeError(ErrorCodes.INVALID_OPTION, `fsStorage: put("${key}") needs a Uint8Array or a string`)
       }
-      await ready
+      await ready()
       for (let attempt = 0; ; attempt++) {
         try {
           return await writeFileAtomic(path, value, { makeDirs: true })
@@ -136,7 +138,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
 
     async delete (key) {
       const path = pathOf(key)
-      await ready
+      await ready()
       let removed = true
       try {
         // a value is a file: one unlink. A prefix is a directory: the whole subtree goes
@@ -156,14 +158,16 @@ export function fsStorage (options: FsStorageOptions): Storage {
 
     async list (prefix, opts = {}) {
       const base = pathOf(prefix)
-      await ready
+      await ready()
       const out: string[] = []
       const walk = async (dir: string, keyPrefix: string): Promise<void> => {
         for (const entry of await readDir(dir, prefix)) {
           if (!SEGMENT.test(entry.name)) continue
           const key = `${keyPrefix}/${entry.name}`
-          if (entry.isFile()) out.push(key)
-          else if (entry.isDirectory()) opts.recursive ? await walk(join(dir, entry.name), key) : out.push(key)
+          // a symbolic link is listed as what it points to, as get() and put() follow it
+          const st = entry.isSymbolicLink() ? await fs.stat(join(dir, entry.name)).catch(() => null) : entry
+          if (st?.isFile()) out.push(key)
+          else if (st?.isDirectory()) opts.recursive ? await walk(join(dir, entry.name), key) : out.push(key)
         }
       }
       await walk(base, prefix)
@@ -172,7 +176,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
 
     async stat (key): Promise<StorageStat | null> {
       const path = pathOf(key)
-      await ready
+      await ready()
       try {
         const st = await fs.stat(path)
         if (st.isFile()) return { size: st.size, modified: st.mtime, isFile: true }
@@ -205,7 +209,7 @@ export function fsStorage (options: FsStorageOptions): Storage {
 
     close () {
       closing ??= (async () => {
-        await ready.catch(() => {}) // nothing of this storage is left in flight after close()
+        await made?.catch(() => {}) // nothing of this storage is left in flight after close()
         await gate.close()
         await Promise.allSettled([...held].map((handle) => handle.release()))
         clearTimeout(sweepTimer) // a sweep not started yet is left to the next start
