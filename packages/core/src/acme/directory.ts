@@ -18,6 +18,23 @@ export function resolveDirectoryUrl (value: string): string {
   return DIRECTORY_SHORTCUTS[value] ?? value
 }
 
+export const DIRECTORY_URL_EXPECTED = "'letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'google-staging', 'local' or an https:// directory URL (http:// only on loopback)"
+
+/**
+ * Whether a resolved directory (after resolveDirectoryUrl) can be used: 'local', or an https://
+ * URL; plain http only for a CA on this machine, like CertMagic (RFC 8555 requires HTTPS).
+ */
+export function isDirectoryUrl (directoryUrl: string): boolean {
+  if (directoryUrl === 'local') return true
+  let url: URL
+  try { url = new URL(directoryUrl) } catch { return false }
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))
+}
+
+function isLoopback (hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
+}
+
 /** The staging directory for a production CA, when one is known. */
 export function stagingDirectoryOf (directoryUrl: string): string | undefined {
   return STAGING_OF[directoryUrl]

@@ -2,6 +2,7 @@ import { type CertificateBundle, verifyBundle } from '../certificate.js'
 import { AcmeError, ErrorCodes } from '../errors.js'
 import { parseRenewalState, type RenewalState } from '../renewal/index.js'
 import type { Storage } from '../storage/contract.js'
+import { isEncryptedValue } from '../storage/encryption.js'
 import { StorageKeys, decodeKeySegment } from '../storage/keys.js'
 
 /** After a failed storage check, the next attempt comes this much later. */
@@ -22,6 +23,8 @@ export class BundleStore {
     try {
       bundle = JSON.parse(Buffer.from(bytes).toString('utf8')) as CertificateBundle
     } catch (cause) {
+      // read without the keyring it was written with
+      if (isEncryptedValue(bytes)) throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `the stored certificate for ${primary} is encrypted: read it through encryptedStorage() with its keys (ACME_STORAGE_KEYS)`, { cause })
       throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `the stored certificate for ${primary} is not valid JSON`, { cause })
     }
     if (bundle?.version !== 1 || !Array.isArray(bundle.names) || typeof bundle.certificate !== 'string' || typeof bundle.privateKey !== 'string') {

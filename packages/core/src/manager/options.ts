@@ -5,7 +5,7 @@ import { AcmeError, ErrorCodes, invalidOption } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { EabCredentials } from '../acme/account.js'
 import type { OrderRateLimit } from '../acme/rate-limit.js'
-import { resolveDirectoryUrl } from '../acme/directory.js'
+import { DIRECTORY_URL_EXPECTED, isDirectoryUrl, resolveDirectoryUrl } from '../acme/directory.js'
 import { KEY_TYPES } from '../keys.js'
 import { DEFAULT_RENEWAL_OPTIONS, resolveRenewalOptions, type RenewalOptions } from '../renewal/index.js'
 import { resolveLocalCaOptions, type LocalIssuerOptions } from '../local-ca/issuer.js'
@@ -250,14 +250,7 @@ function validateIssuer (cfg: IssuerConfig, prefix: string): IssuerConfig & { di
   const raw = cfg.directoryUrl ?? 'local'
   if (typeof raw !== 'string') invalidOption(`${prefix}directoryUrl`, raw, 'a string')
   const directoryUrl = resolveDirectoryUrl(raw)
-  if (directoryUrl !== 'local') {
-    let url: URL | undefined
-    try { url = new URL(directoryUrl) } catch {}
-    // like CertMagic: plain http only for a CA on this machine (RFC 8555 requires HTTPS)
-    if (!url || (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname)))) {
-      invalidOption(`${prefix}directoryUrl`, raw, "'letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'google-staging', 'local' or an https:// directory URL (http:// only on loopback)")
-    }
-  }
+  if (!isDirectoryUrl(directoryUrl)) invalidOption(`${prefix}directoryUrl`, raw, DIRECTORY_URL_EXPECTED)
   if (cfg.email !== undefined && (typeof cfg.email !== 'string' || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(cfg.email))) {
     invalidOption(`${prefix}email`, cfg.email, 'an email address')
   }
@@ -287,8 +280,4 @@ function validateIssuer (cfg: IssuerConfig, prefix: string): IssuerConfig & { di
 
 function positiveInteger (name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) invalidOption(name, value, 'a positive integer')
-}
-
-function isLoopback (hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }

@@ -131,7 +131,9 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     // a failed renewal prints its error once (the per-issuer warning repeated it)
     const failed = await cli(['renew', name, '--force', '--directory', 'https://127.0.0.1:1/dir', '--storage', storageC])
     expect(failed.code).toBe(1)
-    expect(failed.stderr.trim().split('\n'), failed.stderr).toEqual([expect.stringContaining('cannot reach the CA at https://127.0.0.1:1')])
+    // (beside the progress line a slow renewal prints)
+    const lines = failed.stderr.trim().split('\n').filter((l) => !l.includes('waiting for the CA'))
+    expect(lines, failed.stderr).toEqual([expect.stringContaining('cannot reach the CA at https://127.0.0.1:1')])
 
     // --cert fullchain.pem plus --chain chain.pem: the intermediate is stored once
     const storageE = `file://${path.join(work, 'e')}`
@@ -153,6 +155,18 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     expect(readFileSync(path.join(work, 'd', 'certificates', name, 'bundle.json')).subarray(0, 3).toString('latin1')).toBe('FAE')
     const badKeys = await cli(['list', '--json', '--storage', storageD], { env: { ACME_STORAGE_KEYS: 'k1:c2hvcnQ=' } })
     expect(json(badKeys).error).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining('ACME_STORAGE_KEYS') })
+    // without the keys, export and renew say so (they said "no stored certificate", exit 4)
+    const keyless = await cli(['export', www, '--json', '--storage', storageD])
+    expect(keyless.code).toBe(2)
+    expect(json(keyless).error.message).toContain('set ACME_STORAGE_KEYS')
+    // with other keys, or into a plaintext storage, an import is refused: the apps could not read it
+    const otherKeys = { ACME_STORAGE_KEYS: `k2:${randomBytes(32).toString('base64')}` }
+    for (const [storage, env] of [[storageD, otherKeys], [storageE, keys]] as const) {
+      const refused = await cli(['import', name, '--cert', files.fullchain, '--key', files.privkey, '--force', '--json', '--storage', storage], { env })
+      expect(refused.code, storage).toBe(2)
+      expect(json(refused).error.message).toContain('ACME_STORAGE_KEYS cannot read the certificates already in this storage')
+    }
+    expect(json(await cli(['list', '--json', '--storage', storageE])).certificates[0]).toMatchObject({ name, status: 'valid' })
 
     const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' })
     writeFileSync(path.join(work, 'stranger.pem'), stranger)
@@ -202,6 +216,20 @@ describe('fastify-acme CLI against Pebble and fs storage', () => {
     const badCa = await cli(['doctor', '--directory', 'bogusca', '--json'])
     expect(badCa.code).toBe(2)
     expect(json(badCa).error.message).toContain('"bogusca"')
+    // what the apps would refuse (a scheme-less host, plain http off loopback) is refused here too, naming the flag
+    for (const directory of ['localhost:14000/dir', 'http://acme.example.com/directory']) {
+      const refused = await cli(['list', '--directory', directory, '--json'])
+      expect(refused.code, directory).toBe(2)
+      expect(json(refused).error.message).toMatch(/^--directory must be/)
+    }
+    expect(json(await cli(['list', '--json'], { env: { ACME_KEY_TYPE: 'rsa4096' } })).error.message).toMatch(/^ACME_KEY_TYPE must be one of/)
+    const badDns = await cli(['doctor', '--dns-server', 'notanip', '--json'])
+    expect(badDns.code).toBe(2)
+    expect(json(badDns).error.message).toContain('--dns-server')
+    const keyOnly = path.join(work, 'key-only.pem')
+    writeFileSync(keyOnly, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    const notPem = await cli(['import', 'x.example.test', '--cert', keyOnly, '--key', keyOnly, '--json'])
+    expect(json(notPem).error.message).toContain(`the --cert file ${keyOnly} holds no PEM certificate`)
     // a mistyped storage path is an error, not an empty storage (and is not created)
     const typo = path.join(work, 'typo', 'deep')
     const missing = await cli(['list', '--json', '--storage', `file://${typo}`])

@@ -1,5 +1,5 @@
 import {
-  CertificateManager, encryptedStorage, findStoredBundle, issuerKeyOf, KEY_TYPES, maskUrl, parseEncryptionKeys, resolveDirectoryUrl, storedAccountEmails,
+  CertificateManager, decodeKeySegment, DIRECTORY_URL_EXPECTED, encryptedStorage, ErrorCodes, isAcmeError, isEncryptedValue, findStoredBundle, isDirectoryUrl, issuerKeyOf, KEY_TYPES, maskUrl, parseEncryptionKeys, resolveDirectoryUrl, StorageKeys, storedAccountEmails,
   type CertificateBundle, type EabCredentials, type EncryptionKey, type KeyType, type Logger, type Storage,
 } from '@fastify-acme/core'
 import { storageFromUrl } from '@fastify-acme/storage-adapters'
@@ -33,11 +33,15 @@ export interface CliContext {
   out (text: string): void
   /** writes to stderr */
   err (text: string): void
+  /** aborted on SIGINT or SIGTERM: work in flight stops and its locks are released */
+  signal?: AbortSignal
 }
 
 export interface CliIo {
   stdout: (text: string) => void
   stderr: (text: string) => void
+  /** aborted on SIGINT or SIGTERM */
+  signal?: AbortSignal
 }
 
 export function createContext (args: string[], values: OptionValues, env: Record<string, string | undefined>, io: CliIo): CliContext {
@@ -49,10 +53,11 @@ export function createContext (args: string[], values: OptionValues, env: Record
   const caBundle = caBundleFlag ?? env.ACME_CA_BUNDLE
   const tos = values['agree-tos'] === true ? true : parseBoolean('ACME_TERMS_OF_SERVICE_AGREED', env.ACME_TERMS_OF_SERVICE_AGREED)
   const directoryUrl = stringOption(values, 'directory') ?? env.ACME_DIRECTORY_URL
-  if (directoryUrl !== undefined && resolveDirectoryUrl(directoryUrl) !== 'local' && !URL.canParse(resolveDirectoryUrl(directoryUrl))) {
-    throw usageError(`--directory (or ACME_DIRECTORY_URL) must be letsencrypt, letsencrypt-staging, zerossl, google, google-staging, local or a directory URL, got ${JSON.stringify(directoryUrl)}`)
+  if (directoryUrl !== undefined && !isDirectoryUrl(resolveDirectoryUrl(directoryUrl))) {
+    throw usageError(`${stringOption(values, 'directory') !== undefined ? '--directory' : 'ACME_DIRECTORY_URL'} must be ${DIRECTORY_URL_EXPECTED}, got ${JSON.stringify(directoryUrl)}`)
   }
   const email = stringOption(values, 'email') ?? env.ACME_EMAIL
+  keyTypeOption({ values, env }) // before any storage is opened
   return {
     args,
     values,
@@ -71,6 +76,7 @@ export function createContext (args: string[], values: OptionValues, env: Record
     logger: values.verbose === true ? stderrLogger(io.stderr) : { debug () {}, info () {}, warn: (o, m) => io.stderr(warningLine(o, m)), error () {} },
     out: io.stdout,
     err: io.stderr,
+    ...(io.signal ? { signal: io.signal } : {}),
   }
 }
 
@@ -95,12 +101,35 @@ export function shownStorageUrl (ctx: CliContext): string {
   return maskUrl(ctx.storageUrl)
 }
 
+/**
+ * Refuses to write with a keyring the stored certificates were not written with: without
+ * ACME_STORAGE_KEYS into an encrypted storage (the key would land in plaintext, where the apps,
+ * which decrypt every value, could not read it), and with keys that cannot read what is stored
+ * (a plaintext storage, or another keyring): the apps could not read the import either.
+ */
+export async function refuseOtherKeyring (storage: Storage, keyring: boolean): Promise<void> {
+  for (const dir of (await storage.list(StorageKeys.certificatesPrefix)).slice(0, 3)) {
+    let value: Uint8Array | null
+    try {
+      value = await storage.get(StorageKeys.certificateBundle(decodeKeySegment(dir.slice(StorageKeys.certificatesPrefix.length + 1))))
+    } catch (err) {
+      if (!keyring || !isAcmeError(err, ErrorCodes.STORAGE_CORRUPT)) throw err
+      throw new CliError(`ACME_STORAGE_KEYS cannot read the certificates already in this storage, so the apps could not read this one either: ${(err as Error).message}`, ExitCode.USAGE, ErrorCodes.INVALID_OPTION)
+    }
+    if (value === null) continue
+    if (!keyring && isEncryptedValue(value)) throw new CliError('the certificates in this storage are encrypted: set ACME_STORAGE_KEYS to the keys the apps use', ExitCode.USAGE, ErrorCodes.INVALID_OPTION)
+    return
+  }
+}
+
 /** Opens the storage, finds the certificate for `name` (exit 4 when none), runs `work`, closes the storage. */
 export async function withStoredCertificate (
   ctx: CliContext, name: string, work: (storage: Storage, bundle: CertificateBundle) => Promise<number>
 ): Promise<number> {
   const storage = await openStorage(ctx)
   try {
+    // an encrypted storage read without its keys would look empty (exit 4, "not found")
+    await refuseOtherKeyring(storage, ctx.storageKeys !== undefined)
     const bundle = await findStoredBundle(storage, name)
     if (!bundle) throw new CliError(`no stored certificate has the name ${name}`, ExitCode.NOT_FOUND, 'ERR_NOT_FOUND')
     return await work(storage, bundle)
@@ -126,8 +155,7 @@ export async function managerFor (ctx: CliContext, storage: Storage, bundle: Cer
     if (emails.length === 1) email = emails[0]
     else if (emails.length > 1) throw usageError(`several accounts are stored for ${resolved}: pass --email (one of ${emails.map((e) => e ?? '(none)').join(', ')})`)
   }
-  const keyType = stringOption(ctx.values, 'key-type') ?? ctx.env.ACME_KEY_TYPE ?? bundle.keyType
-  if (!KEY_TYPES.includes(keyType as KeyType)) throw usageError(`--key-type must be one of ${KEY_TYPES.join(', ')}, got "${keyType}"`)
+  const keyType = keyTypeOption(ctx) ?? bundle.keyType
   return new CertificateManager({
     ...ctx.ca,
     directoryUrl: resolved,
@@ -137,6 +165,16 @@ export async function managerFor (ctx: CliContext, storage: Storage, bundle: Cer
     challenges: { http01: true },
     logger: ctx.logger,
   })
+}
+
+/** --key-type, else ACME_KEY_TYPE (as the apps read it), checked; undefined when neither is set. */
+function keyTypeOption (ctx: Pick<CliContext, 'values' | 'env'>): KeyType | undefined {
+  const flag = stringOption(ctx.values, 'key-type')
+  const keyType = flag ?? ctx.env.ACME_KEY_TYPE
+  if (keyType !== undefined && !KEY_TYPES.includes(keyType as KeyType)) {
+    throw usageError(`${flag !== undefined ? '--key-type' : 'ACME_KEY_TYPE'} must be one of ${KEY_TYPES.join(', ')}, got "${keyType}"`)
+  }
+  return keyType as KeyType | undefined
 }
 
 function parseBoolean (name: string, value: string | undefined): boolean | undefined {

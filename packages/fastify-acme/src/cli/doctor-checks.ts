@@ -48,8 +48,11 @@ export async function checkDns (name: string, opts: { servers?: string[], timeou
   const answers = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)])
   const addresses = answers.flatMap((a) => a.status === 'fulfilled' ? a.value : [])
   if (addresses.length === 0) {
-    const reason = answers.map((a) => a.status === 'rejected' ? (a.reason as NodeJS.ErrnoException).code : 'no answer').join(', ')
-    return { name: check, status: 'fail', message: `${name} has no A or AAAA record (${reason}): the CA cannot reach this host for HTTP-01 or TLS-ALPN-01` }
+    const codes = answers.map((a) => a.status === 'rejected' ? (a.reason as NodeJS.ErrnoException).code : 'no answer')
+    if (codes.every((c) => c === 'ECONNREFUSED' || c === 'ETIMEOUT')) {
+      return { name: check, status: 'fail', message: `cannot look up ${name}: the DNS server${opts.servers ? ` (${opts.servers.join(', ')})` : 's'} did not answer (${codes[0]})` }
+    }
+    return { name: check, status: 'fail', message: `${name} has no A or AAAA record (${codes.join(', ')}): the CA cannot reach this host for HTTP-01 or TLS-ALPN-01` }
   }
   const local = new Set(Object.values(networkInterfaces()).flat().map((i) => i?.address).filter(Boolean))
   const here = addresses.filter((a) => local.has(a))
@@ -68,15 +71,21 @@ export async function checkStorage (storage: Storage, timeoutMs: number): Promis
   const started = performance.now()
   const key = StorageKeys.healthCheck(`doctor-${process.pid}-${Date.now().toString(36)}`)
   const value = `doctor ${new Date().toISOString()}`
+  // each step within --timeout-ms (an adapter's own timeouts can be longer)
+  const within = <T>(step: string, work: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${step} did not answer within ${timeoutMs} ms`)), timeoutMs) })
+    return Promise.race([work, late]).finally(() => clearTimeout(timer))
+  }
   try {
-    await storage.put(key, value)
-    const read = await storage.get(key)
+    await within('put', storage.put(key, value))
+    const read = await within('get', storage.get(key))
     if (!read || Buffer.from(read).toString('utf8') !== value) throw new Error('read back a different value')
-    await storage.delete(key)
-    if (await storage.get(key)) throw new Error('a deleted value is still there')
+    await within('delete', storage.delete(key))
+    if (await within('get', storage.get(key))) throw new Error('a deleted value is still there')
     const lock = await storage.lock(`doctor/${process.pid}`, { ttlMs: 10_000, signal: AbortSignal.timeout(timeoutMs) })
     await lock.release()
-    const certificates = await storage.list(StorageKeys.certificatesPrefix)
+    const certificates = await within('list', storage.list(StorageKeys.certificatesPrefix))
     const ms = Math.round(performance.now() - started)
     return { name: 'storage', status: 'ok', message: `write, read, delete and lock round trip in ${ms} ms; ${certificates.length} certificate(s) stored`, details: { ms, certificates: certificates.length } }
   } catch (err) {

@@ -62,7 +62,8 @@ Renews the stored certificate that has <name> if it is due, or now with --force,
 certificate manager on the same storage (under the cluster lock, like the app itself).
 HTTP-01 tokens are written to storage, so a running app sharing that storage answers the
 CA; without one, --http-port starts a listener here (80 for a real CA). --key-type: ec-p256,
-ec-p384, rsa-2048 or rsa-4096 (default: the certificate's). With --json: {"ok", "name",
+ec-p384, rsa-2048 or rsa-4096 (default: ACME_KEY_TYPE, as for the apps, else the
+certificate's). With --json: {"ok", "name",
 "renewed", "serialBefore", "serialAfter", "notAfter", "renewal"}.`,
   revoke: `Usage: fastify-acme revoke <name> --yes [--reason code]
 

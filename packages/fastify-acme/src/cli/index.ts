@@ -1,4 +1,4 @@
-import { ErrorCodes, isAcmeError } from '@fastify-acme/core'
+import { AcmeError, ErrorCodes, isAcmeError } from '@fastify-acme/core'
 import { CliError, ExitCode, isCommand, parseCommandLine, type CommandName } from './args.js'
 import { doctorCommand } from './commands/doctor.js'
 import { listCommand } from './commands/list.js'
@@ -56,7 +56,13 @@ export async function main (argv: string[], env: Record<string, string | undefin
 
 /** The bin entry: runs main() on process.argv and exits with its code. */
 export async function run (): Promise<void> {
-  const code = await main(process.argv.slice(2))
+  // the first Ctrl-C stops the work and releases its locks (a lock left held makes the apps wait
+  // out its lease); a second one ends the process at once
+  const interrupted = new AbortController()
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => interrupted.abort(new AcmeError(ErrorCodes.ABORTED, `interrupted (${signal})`)))
+  }
+  const code = await main(process.argv.slice(2), process.env, { ...processIo, signal: interrupted.signal })
   process.exitCode = code
   // a client that keeps a socket open (a Redis connection, a keep-alive agent) must not hold the CLI
   setTimeout(() => process.exit(code), 2000).unref()

@@ -1,10 +1,18 @@
 import { memoryStorage, normalizeName, readStoredCertificates, resolveDirectoryUrl, type Storage } from '@fastify-acme/core'
+import { isIP } from 'node:net'
 import { ExitCode, portValue, stringOption, usageError } from '../args.js'
 import { openStorage, shownStorageUrl, type CliContext } from '../context.js'
 import { checkCa, checkDns, checkPort, checkStorage, type Check } from '../doctor-checks.js'
 import { printJson } from '../output.js'
 
 const MARK: Record<Check['status'], string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL', skip: 'skip' }
+
+/** An IP address, with an optional port (IPv6 in brackets then), as Resolver.setServers() takes. */
+function isDnsServer (server: string): boolean {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(server) ?? /^([^:]+):(\d+)$/.exec(server)
+  const [address, port] = m ? [m[1]!, Number(m[2])] : [server, 53]
+  return isIP(address) !== 0 && port > 0 && port < 65536
+}
 
 /**
  * `doctor`: can this host serve ports 80/443 (or --ports), does each stored name (and --name)
@@ -17,9 +25,12 @@ export async function doctorCommand (ctx: CliContext): Promise<number> {
   const host = stringOption(ctx.values, 'host') ?? '::'
   const rawTimeout = stringOption(ctx.values, 'timeout-ms') ?? '5000'
   const timeoutMs = Number(rawTimeout)
-  if (!/^\d+$/.test(rawTimeout) || timeoutMs <= 0) throw usageError(`--timeout-ms must be a positive integer, got "${rawTimeout}"`)
+  if (!/^\d+$/.test(rawTimeout) || timeoutMs <= 0 || timeoutMs > 2 ** 31 - 1) throw usageError(`--timeout-ms must be a positive integer (at most 2147483647), got "${rawTimeout}"`)
   const dnsServer = stringOption(ctx.values, 'dns-server')
   const servers = dnsServer?.split(',').map((s) => s.trim()).filter(Boolean)
+  for (const server of servers ?? []) {
+    if (!isDnsServer(server)) throw usageError(`--dns-server must be IP addresses with an optional port ('192.0.2.53', '192.0.2.53:5353', '[2001:db8::53]:53'), got "${server}"`)
+  }
   const extraNames = ((ctx.values.name as string[] | undefined) ?? []).map((n) => {
     try { return normalizeName(n) } catch { throw usageError(`--name "${n}" is not a domain name or IP address`) }
   })
@@ -35,13 +46,17 @@ export async function doctorCommand (ctx: CliContext): Promise<number> {
   }
   try {
     let stored: Awaited<ReturnType<typeof readStoredCertificates>> = []
+    let storageOk = false
     if (storage) {
       const result = await checkStorage(storage, timeoutMs)
       checks.push(result)
-      if (result.status === 'ok') stored = await readStoredCertificates(storage).catch(() => [])
+      storageOk = result.status === 'ok'
+      if (storageOk) stored = await readStoredCertificates(storage).catch(() => [])
     }
     const names = [...new Set([...stored.flatMap((c) => c.names), ...extraNames])]
-    if (names.length === 0) checks.push({ name: 'dns', status: 'skip', message: 'no stored certificate and no --name: no name to resolve' })
+    if (names.length === 0) {
+      checks.push({ name: 'dns', status: 'skip', message: storageOk ? 'no stored certificate and no --name: no name to resolve' : 'the stored names are unknown (the storage check failed) and no --name is given' })
+    }
     const dns = await Promise.all(names.map((name) => checkDns(name, { ...(servers ? { servers } : {}), timeoutMs })))
     checks.push(...dns)
 

@@ -1,12 +1,12 @@
 import {
-  AcmeError, certIdOf, decodeKeySegment, ErrorCodes, isAcmeError, isEncryptedValue, issuerKeyOf, LockNames, normalizeName, readLeaf, readStoredCertificates, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
+  AcmeError, certIdOf, ErrorCodes, isAcmeError, issuerKeyOf, LockNames, normalizeName, readLeaf, readStoredCertificates, resolveDirectoryUrl, splitPemChain, StorageKeys, verifyBundle,
   type CertificateBundle, type KeyType, type Storage,
 } from '@fastify-acme/core'
 import { createPrivateKey } from 'node:crypto'
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { CliError, ExitCode, nameArgument, stringOption, usageError } from '../args.js'
-import { openStorage, withStoredCertificate, type CliContext } from '../context.js'
+import { openStorage, refuseOtherKeyring, withStoredCertificate, type CliContext } from '../context.js'
 import { printJson, shortTime } from '../output.js'
 
 /** `import <name> --cert fullchain.pem --key privkey.pem [--chain chain.pem] [--force]` */
@@ -17,11 +17,11 @@ export async function importCommand (ctx: CliContext): Promise<number> {
   if (!certFile || !keyFile) throw usageError('import needs --cert <chain.pem> and --key <key.pem>')
   const chainFile = stringOption(ctx.values, 'chain')
   const certPem = await readPem(certFile) + (chainFile ? await readPem(chainFile) : '')
-  const bundle = bundleFromPem(ctx, name, certPem, await readPem(keyFile))
+  const bundle = bundleFromPem(ctx, name, { pem: certPem, file: chainFile ? `${certFile} + ${chainFile}` : certFile }, { pem: await readPem(keyFile), file: keyFile })
 
   const storage = await openStorage(ctx, { create: true })
   try {
-    if (!ctx.storageKeys) await refuseEncrypted(storage)
+    await refuseOtherKeyring(storage, ctx.storageKeys !== undefined)
     // under the issuance lock, so no instance renews this certificate while it is replaced
     const lock = await lockSaying(ctx, storage, name)
     try {
@@ -101,19 +101,22 @@ async function readPem (file: string): Promise<string> {
  * A storage bundle from PEM files: names from the certificate (the given name first), the key
  * as PKCS#8, the issuer from --directory when given (so ARI and `replaces` work), else 'imported'.
  */
-function bundleFromPem (ctx: CliContext, name: string, certPem: string, keyPem: string): CertificateBundle {
+function bundleFromPem (ctx: CliContext, name: string, cert: { pem: string, file: string }, keyFile: { pem: string, file: string }): CertificateBundle {
   // (--cert fullchain.pem with --chain chain.pem names the intermediates twice)
-  const chain = [...new Set(splitPemChain(certPem))]
-  if (chain.length === 0) throw new CliError('the --cert file holds no PEM certificate', ExitCode.FAILURE, ErrorCodes.STORAGE_CORRUPT)
+  const chain = [...new Set(splitPemChain(cert.pem))]
+  if (chain.length === 0) throw new CliError(`the --cert file ${cert.file} holds no PEM certificate`, ExitCode.FAILURE, ErrorCodes.STORAGE_CORRUPT)
   const certificate = chain.join('')
   const leaf = readLeaf(certificate)
   if (!leaf.names.includes(name)) throw new CliError(`the certificate does not cover ${name} (it covers ${leaf.names.join(', ') || 'no name'})`, ExitCode.FAILURE, 'ERR_NAME_MISMATCH')
   if (leaf.notAfter.getTime() <= Date.now()) throw new CliError(`the certificate expired on ${leaf.notAfter.toISOString()}`, ExitCode.FAILURE, 'ERR_EXPIRED')
   let key
+  if (keyFile.pem.includes('ENCRYPTED PRIVATE KEY') || keyFile.pem.includes('Proc-Type: 4,ENCRYPTED')) {
+    throw new CliError(`the --key file ${keyFile.file} is encrypted: decrypt it first (openssl pkey -in ${keyFile.file} -out key.pem)`, ExitCode.FAILURE, ErrorCodes.STORAGE_CORRUPT)
+  }
   try {
-    key = createPrivateKey(keyPem)
+    key = createPrivateKey(keyFile.pem)
   } catch (cause) {
-    throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, 'the --key file holds no readable PEM private key', { cause })
+    throw new AcmeError(ErrorCodes.STORAGE_CORRUPT, `the --key file ${keyFile.file} holds no readable PEM private key`, { cause })
   }
   const directoryUrl = ctx.ca.directoryUrl ? resolveDirectoryUrl(ctx.ca.directoryUrl) : undefined
   let certId: string | null = null
@@ -152,27 +155,16 @@ function keyTypeOf (key: ReturnType<typeof createPrivateKey>): KeyType {
   throw new CliError(`unsupported key: ${key.asymmetricKeyType} ${details?.namedCurve ?? details?.modulusLength ?? ''} (use EC P-256/P-384 or RSA 2048/4096)`, ExitCode.FAILURE, 'ERR_KEY_TYPE')
 }
 
-/**
- * Without ACME_STORAGE_KEYS, refuses a storage whose certificates are encrypted: the key would
- * land there in plaintext, where the apps (which decrypt every value) could not read it.
- */
-async function refuseEncrypted (storage: Storage): Promise<void> {
-  for (const dir of (await storage.list(StorageKeys.certificatesPrefix)).slice(0, 3)) {
-    const value = await storage.get(StorageKeys.certificateBundle(decodeKeySegment(dir.slice(StorageKeys.certificatesPrefix.length + 1))))
-    if (value === null) continue
-    if (isEncryptedValue(value)) throw new CliError('the certificates in this storage are encrypted: set ACME_STORAGE_KEYS to the keys the apps use', ExitCode.USAGE, 'ERR_ACME_INVALID_OPTION')
-    return
-  }
-}
-
 /** LOCK_WAIT_MS at most for the certificate's issuance lock, saying so after a second (an app is ordering it). */
 const LOCK_WAIT_MS = 120_000
 
 async function lockSaying (ctx: CliContext, storage: Storage, name: string) {
   const notice = setTimeout(() => ctx.err(`waiting for the lock on ${name}: an instance is ordering this certificate (up to ${LOCK_WAIT_MS / 1000} s)...\n`), 1000)
   try {
-    return await storage.lock(LockNames.issue(name), { ttlMs: 30_000, signal: AbortSignal.timeout(LOCK_WAIT_MS) })
+    const timeout = AbortSignal.timeout(LOCK_WAIT_MS)
+    return await storage.lock(LockNames.issue(name), { ttlMs: 30_000, signal: ctx.signal ? AbortSignal.any([timeout, ctx.signal]) : timeout })
   } catch (err) {
+    if (ctx.signal?.aborted) throw ctx.signal.reason
     if (isAcmeError(err, ErrorCodes.ABORTED) || (err as Error).name === 'TimeoutError') {
       throw new CliError(`the lock on ${name} stayed held for ${LOCK_WAIT_MS / 1000} s; try again when the instance holding it is done`, ExitCode.FAILURE, ErrorCodes.TIMEOUT)
     }

@@ -1,7 +1,7 @@
-import type { CertificateManager } from '@fastify-acme/core'
+import { ErrorCodes, type CertificateManager } from '@fastify-acme/core'
 import type { Server } from 'node:http'
 import { startHttp01Listener } from '../../http01-listener.js'
-import { ExitCode, nameArgument, portValue, stringOption, usageError } from '../args.js'
+import { CliError, ExitCode, nameArgument, portValue, stringOption, usageError } from '../args.js'
 import { managerFor, withStoredCertificate, type CliContext } from '../context.js'
 import { printJson, shortTime } from '../output.js'
 
@@ -18,10 +18,15 @@ export async function renewCommand (ctx: CliContext): Promise<number> {
     let listener: Server | undefined
     try {
       if (port !== undefined) {
-        listener = await startHttp01Listener(manager, { port, host: stringOption(ctx.values, 'http-host') ?? '::', redirect: false }, ctx.logger)
+        listener = await startHttp01Listener(manager, { port, host: stringOption(ctx.values, 'http-host') ?? '::', redirect: false }, ctx.logger).catch((err: Error) => {
+          throw new CliError(`--http-port ${port}: ${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' || /in use|holds it/.test(err.message) ? 'the port is in use (an app sharing this storage answers the CA itself: leave out --http-port)' : err.message}`, ExitCode.FAILURE, ErrorCodes.INVALID_OPTION)
+        })
       }
       manager.add([bundle.names])
-      const info = await manager.renew(bundle.names[0]!, { force: ctx.values.force === true })
+      // an order takes seconds, a CA that does not answer minutes: say what is going on
+      const notice = setTimeout(() => ctx.err(`renewing ${bundle.names[0]}: waiting for the CA (Ctrl-C stops and releases the lock)...\n`), 3000)
+      const info = await manager.renew(bundle.names[0]!, { force: ctx.values.force === true, ...(ctx.signal ? { signal: ctx.signal } : {}) })
+        .finally(() => clearTimeout(notice))
       const renewed = info.serial !== bundle.serial
       if (ctx.json) {
         printJson(ctx, { ok: true, name: bundle.names[0], names: bundle.names, renewed, serialBefore: bundle.serial, serialAfter: info.serial, notAfter: info.notAfter, renewal: info.renewal })
