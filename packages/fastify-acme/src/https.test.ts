@@ -106,9 +106,14 @@ describe('acmeHttps() handshakes while the app closes', () => {
 })
 
 describe('acmeHttps({ tls }) on every certificate', () => {
-  it('verifies client certificates with SNI when `ca` is given to acmeHttps({ tls }) only; the plugin\'s tls.options win', async () => {
+  it.each(['in acmeHttps({ tls })', 'spread beside acmeHttps()'])('verifies client certificates with SNI when `ca` is given %s; the plugin\'s tls.options win', async (where) => {
     const client = createTlsFixture(undefined, { usage: 'client' }) // a client CA and a client certificate it signed
-    const app = Fastify({ https: { ...acmeHttps({ tls: { ca: client.caBundle, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } }), requestCert: true, rejectUnauthorized: true } })
+    const tlsOptions = { ca: client.caBundle, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }
+    const app = Fastify({
+      https: where === 'in acmeHttps({ tls })'
+        ? { ...acmeHttps({ tls: tlsOptions }), requestCert: true, rejectUnauthorized: true }
+        : { ...acmeHttps(), ...tlsOptions, requestCert: true, rejectUnauthorized: true }, // a valid client certificate with SNI was refused
+    })
     app.get('/', async (request) => {
       const socket = request.raw.socket as tls.TLSSocket
       return { peer: socket.getPeerCertificate().subject?.CN, authorized: socket.authorized }

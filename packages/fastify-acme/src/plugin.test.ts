@@ -309,15 +309,21 @@ describe('fastify-acme challenges and configuration', () => {
     expect(err).toMatchObject({ code: 'ERR_ACME_ALREADY_REGISTERED' })
   })
 
-  it('refuses, with HTTP-01 on, a registration in a prefixed context (the challenge route would land under the prefix)', async () => {
+  it('refuses, with HTTP-01 on and an ACME CA, a registration in a prefixed context (the challenge route would land under the prefix)', async () => {
     const app = Fastify()
     apps.push(app)
     const err = await app.register(async (api) => {
-      await api.register(fastifyAcme, { env: false, storage: memoryStorage(), challenges: { http01: { port: false } } })
+      await api.register(fastifyAcme, { env: false, storage: memoryStorage(), directoryUrl: pebble.directoryUrl, caBundle: pebble.caBundle, challenges: { http01: { port: false } } })
     }, { prefix: '/api' }).then(() => null, (e: unknown) => e)
     expect(err).toMatchObject({ code: 'ERR_ACME_INVALID_OPTION', message: expect.stringContaining('"/api"') })
     expect((err as Error).message).toContain('/api/.well-known/acme-challenge/:token')
-    // without HTTP-01 there is no route to misplace
+    // the local CA asks for no challenge (it was refused too), and without HTTP-01 there is no route to misplace
+    const local = Fastify()
+    apps.push(local)
+    await local.register(async (api) => {
+      await api.register(fastifyAcme, { env: false, storage: memoryStorage(), challenges: { http01: { port: false } } })
+    }, { prefix: '/api' })
+    await local.ready()
     const dnsOnly = Fastify()
     apps.push(dnsOnly)
     await dnsOnly.register(async (api) => {

@@ -1,5 +1,5 @@
 import {
-  AcmeError, CertificateManager, ErrorCodes, MANAGER_OPTION_NAMES, assertKnownOptions, booleanOption, encryptedStorage, invalidOption, objectOption, parseEncryptionKeys,
+  AcmeError, CertificateManager, ErrorCodes, MANAGER_OPTION_NAMES, assertKnownOptions, booleanOption, encryptedStorage, invalidOption, objectOption, parseEncryptionKeys, resolveDirectoryUrl,
   type CertificateManagerOptions, type Dns01Config, type Storage,
 } from '@fastify-acme/core'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
@@ -86,14 +86,18 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   }
   const ownsStorage = opts.storage === undefined
   if (!ownsStorage && opts.storageKeys) log.warn('ACME_STORAGE_KEYS is ignored: the code passes its own storage (wrap it in encryptedStorage())')
-  const tlsOptions = { ...binding?.tls, ...managerOptions.tls?.options }
+  // what checks client certificates must be in each certificate's context too (OpenSSL uses the
+  // one SNI chose), also when spread into `https` beside acmeHttps() instead of given to it
+  const tlsOptions = { ...(binding ? clientVerification(fastify.server as unknown as tls.Server) : {}), ...binding?.tls, ...managerOptions.tls?.options }
   let http01: ReturnType<typeof resolveHttp01>
   let storage: Storage | undefined
   let manager: CertificateManager
   try {
     http01 = resolveHttp01(opts.challenges)
     // fastify-plugin shares the parent's context, prefix included: the CA asks at the root path
-    if (http01 !== false && fastify.prefix !== '') {
+    // (the local CA asks nothing)
+    const acme = (managerOptions.issuers ?? [{}]).some((i) => resolveDirectoryUrl(i.directoryUrl ?? managerOptions.directoryUrl ?? 'local') !== 'local')
+    if (http01 !== false && acme && fastify.prefix !== '') {
       throw new AcmeError(ErrorCodes.INVALID_OPTION, `fastify-acme is registered in a context with the prefix "${fastify.prefix}", so its HTTP-01 route would be ${fastify.prefix}${CHALLENGE_ROUTE}, where no CA looks: register it on the root instance (app.register(fastifyAcme, ...)), or turn HTTP-01 off with challenges: { http01: false }`)
     }
     storage = opts.storage ?? await defaultStorage(opts.storageUrl, opts.storageKeys)
@@ -171,6 +175,12 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
 }
 
 type ResolvedPluginOptions = FastifyAcmeOptions & { storageUrl?: string, storageKeys?: string }
+
+/** The server's own `ca` and `crl` (Node keeps the options a tls.Server was built with on it). */
+function clientVerification (server: tls.Server): Pick<tls.SecureContextOptions, 'ca' | 'crl'> {
+  const { ca, crl } = server as unknown as Pick<tls.SecureContextOptions, 'ca' | 'crl'>
+  return { ...(ca !== undefined && ca !== null ? { ca } : {}), ...(crl !== undefined && crl !== null ? { crl } : {}) }
+}
 
 /** Like CertMagic, configuring DNS-01 means DNS-01 alone, unless another challenge is asked for. */
 function http01Disabled (challenges: FastifyAcmeOptions['challenges']): boolean {
