@@ -26,12 +26,15 @@ describe('the port-80 listener', () => {
     const app = Fastify()
     await app.register(fastifyAcme, { ...acme, storage: memoryStorage(), challenges: { http01: { port, host } } })
     await app.ready()
+    app.acme.add([['www.example.test']])
     const token = 't'.repeat(43)
     await app.acme.http01.present({ identifier: { type: 'dns', value: 'www.example.test' }, wildcard: false, type: 'http-01', token, keyAuthorization: `${token}.k` })
     expect(await get(host, port, `/.well-known/acme-challenge/${token}`, 'www.example.test')).toMatchObject({ status: 200, body: `${token}.k` })
     expect(await get(host, port, `/.well-known/acme-challenge/${token}`, 'other.example.test')).toMatchObject({ status: 404 })
     expect(await get(host, port, '/.well-known/acme-challenge/%2e%2e%2f', 'www.example.test')).toMatchObject({ status: 400 })
     expect(await get(host, port, '/shop?item=1', 'www.example.test:80')).toMatchObject({ status: 308, location: 'https://www.example.test/shop?item=1' })
+    // only names served here are redirected: the Host header is the client's to choose
+    expect(await get(host, port, '/login', 'evil.test')).toMatchObject({ status: 404 })
     expect(await get(host, port, '/', 'bad host\\x')).toMatchObject({ status: 400 })
     await app.listen({ port: 0, host })
     const appPort = (app.server.address() as { port: number }).port
@@ -46,6 +49,7 @@ describe('the port-80 listener', () => {
     const app = Fastify()
     await app.register(fastifyAcme, { ...acme, storage: memoryStorage(), challenges: { http01: { port, host } } })
     await app.ready()
+    app.acme.add([['www.example.test'], ['::1'], ['2001:db8::1'], ['192.0.2.1']])
     try {
       const token = 'q'.repeat(43)
       await app.acme.http01.present({ identifier: { type: 'dns', value: 'www.example.test' }, wildcard: false, type: 'http-01', token, keyAuthorization: `${token}.k` })

@@ -10,7 +10,7 @@ export interface Http01ListenerOptions {
   port: number
   /** default '::' (all addresses, IPv4 too) */
   host: string
-  /** 308-redirect every other request to https (default true); false answers 404 */
+  /** 308-redirect every other request for a name served here to https (default true); false, or another name, answers 404 */
   redirect: boolean
   /** the HTTPS port to redirect to (read at each request: the app may listen after this starts); 443 when unknown */
   httpsPort?: () => number | undefined
@@ -38,9 +38,13 @@ export async function startHttp01Listener (manager: CertificateManager, opts: Ht
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
       return
     }
-    const httpsPort = opts.httpsPort?.()
-    const port = httpsPort && httpsPort !== 443 ? `:${httpsPort}` : ''
-    res.writeHead(308, { location: `https://${target.hostname}${port}${target.pathname}${target.search}` }).end()
+    // only to names served here: the Host header is the client's to choose
+    manager.serves(target.hostname.replace(/^\[(.*)\]$/, '$1')).then((served) => {
+      if (!served) return res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+      const httpsPort = opts.httpsPort?.()
+      const port = httpsPort && httpsPort !== 443 ? `:${httpsPort}` : ''
+      res.writeHead(308, { location: `https://${target.hostname}${port}${target.pathname}${target.search}` }).end()
+    }, () => res.writeHead(404, { 'content-type': 'text/plain' }).end('not found'))
   })
   server.keepAliveTimeout = 5000
   server.headersTimeout = 10_000

@@ -290,6 +290,17 @@ export class CertificateManager {
     return untilAborted(load, signal, undefined)
   }
 
+  /**
+   * Whether HTTPS for `name` gets a certificate here: managed (a wildcard of it included), or
+   * admitted by on-demand allow(). For redirects to https, which should not go to just any Host.
+   */
+  async serves (name: string): Promise<boolean> {
+    let n: string
+    try { n = normalizeName(name) } catch { return false }
+    if (this.#byName.has(n) || this.#byName.has(`*.${n.slice(n.indexOf('.') + 1)}`)) return true
+    return this.#onDemand !== undefined && onDemandCandidate(n) && await this.#onDemand.allowed(n) === true
+  }
+
   /** Whether the TLS-ALPN-01 SNI `servername` (a name, or an IP's .arpa name) is one this manager orders certificates for. */
   async #ordersFor (servername: string): Promise<boolean> {
     let name: string
