@@ -222,3 +222,29 @@ describe('acmeHttps() on an HTTP/2 server', () => {
     }
   })
 })
+
+describe('a certificate for an IP address', () => {
+  it('is served to clients that connect to that address (they send no SNI; they got the default certificate)', async () => {
+    const host = uniqueLoopbackAddress()
+    const app = Fastify({ https: acmeHttps() })
+    app.get('/', async () => 'ok')
+    try {
+      await app.register(fastifyAcme, { env: false, storage: memoryStorage(), directoryUrl: 'local', domains: [['default.example.test'], [host]] })
+      await app.listen({ port: 0, host })
+      const { port } = app.server.address() as { port: number }
+      await app.acme.manage([[host]])
+      const ca = (await app.acme.localRootCertificate())!
+      // verified against the IP address itself (the client checks the certificate's IP SAN)
+      const san = await new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host, port, ca, ALPNProtocols: ['http/1.1'] }, () => {
+          resolve(socket.getPeerX509Certificate()?.subjectAltName ?? '')
+          socket.destroy()
+        })
+        socket.on('error', reject)
+      })
+      expect(san).toBe(`IP Address:${host}`)
+    } finally {
+      await app.close()
+    }
+  })
+})

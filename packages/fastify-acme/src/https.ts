@@ -75,6 +75,13 @@ export class HttpsBinding {
         manager.loadSecureContext(servername, binding.#closing.signal).then(serve, () => serve(undefined))
       },
       ALPNCallback (this: TLSSocket | undefined, { servername, protocols: offered }) {
+        // no SNI, as from every client that connects to an IP address: the certificate of the
+        // address it reached, when one is managed and in memory (else the server's default)
+        if (!servername && this) {
+          const address = this.localAddress?.replace(/^::ffff:/, '')
+          const ctx = address ? binding.manager?.secureContext(address) : undefined
+          if (ctx) this.setKeyCert(ctx)
+        }
         // (only with TLS-ALPN-01 on: otherwise anyone offering acme-tls/1 would cost a storage read)
         if (offered.includes(ACME_TLS) && binding.manager?.answersTlsAlpn01 && servername) {
           // a CA validating TLS-ALPN-01: SNICallback serves the challenge certificate
