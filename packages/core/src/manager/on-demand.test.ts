@@ -20,6 +20,16 @@ describe('OnDemand', () => {
     assert.equal(calls, 2, 'a timed-out allow() is not cached as a decision')
   })
 
+  it('logs a warning a flood of names repeats (allow() down) once per 10 s, not once per name', async () => {
+    const warnings: unknown[] = []
+    const logger = { ...silentLogger, warn: (obj: unknown) => { warnings.push(obj) } }
+    const onDemand = new OnDemand(
+      { allow: () => { throw new Error('tenant database down') }, handshakeTimeoutMs: 1000, decisionCacheMs: 60_000, maxCertificates: 10 },
+      logger, (name) => ({ names: [name], primary: name, onDemand: true }) as Managed, () => 0)
+    for (let i = 0; i < 100; i++) assert.equal(await onDemand.admit(`random${i}.example.test`), undefined)
+    assert.equal(warnings.length, 1)
+  })
+
   it('caches an answer for decisionCacheMs', async () => {
     let calls = 0
     const onDemand = new OnDemand(

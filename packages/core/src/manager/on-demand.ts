@@ -5,6 +5,7 @@ import type { OnDemandOptions } from './options.js'
 import { untilAborted } from './waiting.js'
 
 const MAX_DECISIONS = 10_000
+const WARN_EVERY_MS = 10_000
 const TIMED_OUT = Symbol('timed out')
 
 /**
@@ -18,6 +19,8 @@ export class OnDemand {
   readonly #decisions = new Map<string, { allowed: Promise<boolean | undefined>, at: number }>()
   /** names whose first order failed -> when the next handshake may try again (ms) */
   readonly #failed = new Map<string, number>()
+  /** per warning: when it was last logged, and how many since were left out */
+  readonly #warned = new Map<string, { at: number, left: number }>()
 
   constructor (
     private readonly opts: Required<OnDemandOptions>,
@@ -38,7 +41,7 @@ export class OnDemand {
     if (await untilAborted(this.#decide(name), signal, false) !== true) return undefined
     signal?.throwIfAborted()
     if (this.count() >= this.opts.maxCertificates) {
-      this.logger.warn({ name, max: this.opts.maxCertificates }, 'on-demand certificate limit reached; not issuing')
+      this.#warn({ name, max: this.opts.maxCertificates }, 'on-demand certificate limit reached; not issuing')
       return undefined
     }
     return this.add(name)
@@ -61,6 +64,21 @@ export class OnDemand {
     return this.#decide(name)
   }
 
+  /**
+   * A warning a flood of random names would repeat once per name (allow() down, the limit
+   * reached): logged at most every WARN_EVERY_MS, with how many were left out since.
+   */
+  #warn (fields: { name: string } & Record<string, unknown>, msg: string): void {
+    const now = Date.now()
+    const last = this.#warned.get(msg)
+    if (last && now - last.at < WARN_EVERY_MS) {
+      last.left++
+      return
+    }
+    this.logger.warn(last?.left ? { ...fields, leftOut: last.left } : fields, msg)
+    this.#warned.set(msg, { at: now, left: 0 })
+  }
+
   #decide (name: string): Promise<boolean | undefined> {
     const now = Date.now()
     const cached = this.#decisions.get(name)
@@ -76,11 +94,11 @@ export class OnDemand {
           new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(resolve, this.opts.handshakeTimeoutMs, TIMED_OUT).unref() }),
         ])
         if (answer !== TIMED_OUT) return answer === true
-        this.logger.warn({ name, ms: this.opts.handshakeTimeoutMs }, 'on-demand allow() did not answer in time; denying this handshake')
+        this.#warn({ name, ms: this.opts.handshakeTimeoutMs }, 'on-demand allow() did not answer in time; denying this handshake')
         if (this.#decisions.get(name) === decision) this.#decisions.delete(name) // not a decision: ask again next time
         return undefined
       } catch (err) {
-        this.logger.warn({ name, err: (err as Error).message }, 'on-demand allow() threw; denying')
+        this.#warn({ name, err: (err as Error).message }, 'on-demand allow() threw; denying')
         return undefined
       } finally {
         clearTimeout(timer)
