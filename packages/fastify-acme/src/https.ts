@@ -11,7 +11,8 @@ export interface AcmeHttpsOptions {
    * TLS options for every certificate (ciphers, minVersion, ecdhCurve, `ca` for client
    * certificates, ...). They are set on the server and, through the plugin, on each
    * certificate's context (the plugin's `tls.options` win where both set one), and survive
-   * every swap. Options spread into `https` beside acmeHttps() reach the server's context only.
+   * every swap. Of the options spread into `https` beside acmeHttps(), the plugin carries only
+   * `ca` and `crl` into each certificate's context.
    */
   tls?: BaseTlsOptions
   /**
@@ -35,8 +36,9 @@ export interface AcmeHttpsServerOptions extends Omit<SecureContextOptions, 'key'
 export class HttpsBinding {
   manager?: CertificateManager
   readonly options: AcmeHttpsServerOptions
-  /** acmeHttps({ alpnProtocols }), or what fitProtocols() chose; undefined: ['http/1.1'] */
-  alpnProtocols?: string[]
+  /** acmeHttps({ alpnProtocols }), or the default fitProtocols() fits to the server */
+  alpnProtocols: string[]
+  readonly #protocolsGiven: boolean
   /**
    * acmeHttps({ tls }): the plugin merges them into every certificate's context, since OpenSSL
    * checks a client certificate against the `ca` of the context SNI chose, not the server's.
@@ -54,7 +56,8 @@ export class HttpsBinding {
     if (protocols !== undefined && (!Array.isArray(protocols) || protocols.length === 0 || protocols.some((p) => typeof p !== 'string' || p === ''))) {
       invalidOption('acmeHttps.alpnProtocols', protocols, "a non-empty list of protocol names, e.g. ['h2', 'http/1.1']")
     }
-    this.alpnProtocols = protocols
+    this.alpnProtocols = protocols ?? ['http/1.1']
+    this.#protocolsGiven = protocols !== undefined
     // `this` in both callbacks is the TLSSocket; ALPNCallback runs before SNICallback
     const binding = this
     this.options = {
@@ -88,7 +91,7 @@ export class HttpsBinding {
           if (this) (this as unknown as Record<symbol, boolean>)[kChallenge] = true
           return ACME_TLS
         }
-        return (binding.alpnProtocols ?? ['http/1.1']).find((p) => offered.includes(p))
+        return binding.alpnProtocols.find((p) => offered.includes(p))
       },
     }
     bindings.set(this.options.ALPNCallback, this)
@@ -101,7 +104,7 @@ export class HttpsBinding {
    */
   fitProtocols (http2: boolean, allowHTTP1: boolean): string | undefined {
     const given = this.alpnProtocols
-    if (given === undefined) {
+    if (!this.#protocolsGiven) {
       if (http2) this.alpnProtocols = allowHTTP1 ? ['h2', 'http/1.1'] : ['h2']
       return undefined
     }

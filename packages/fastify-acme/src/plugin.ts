@@ -1,5 +1,5 @@
 import {
-  AcmeError, CertificateManager, ErrorCodes, MANAGER_OPTION_NAMES, assertKnownOptions, booleanOption, encryptedStorage, invalidOption, objectOption, parseEncryptionKeys, resolveDirectoryUrl,
+  AcmeError, CertificateManager, ErrorCodes, MANAGER_OPTION_NAMES, assertKnownOptions, booleanOption, encryptedStorage, invalidOption, objectOption, parseEncryptionKeys,
   type CertificateManagerOptions, type Dns01Config, type Storage,
 } from '@fastify-acme/core'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
@@ -94,12 +94,6 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
   let manager: CertificateManager
   try {
     http01 = resolveHttp01(opts.challenges)
-    // fastify-plugin shares the parent's context, prefix included: the CA asks at the root path
-    // (the local CA asks nothing)
-    const acme = (managerOptions.issuers ?? [{}]).some((i) => resolveDirectoryUrl(i.directoryUrl ?? managerOptions.directoryUrl ?? 'local') !== 'local')
-    if (http01 !== false && acme && fastify.prefix !== '') {
-      throw new AcmeError(ErrorCodes.INVALID_OPTION, `fastify-acme is registered in a context with the prefix "${fastify.prefix}", so its HTTP-01 route would be ${fastify.prefix}${CHALLENGE_ROUTE}, where no CA looks: register it on the root instance (app.register(fastifyAcme, ...)), or turn HTTP-01 off with challenges: { http01: false }`)
-    }
     storage = opts.storage ?? await defaultStorage(opts.storageUrl, opts.storageKeys)
     manager = new CertificateManager({
       ...managerOptions,
@@ -114,6 +108,12 @@ export const fastifyAcmePlugin: FastifyPluginAsync<FastifyAcmeOptions> = async (
       // acmeHttps({ tls }) reaches each certificate's context too (`ca` for client certificates is checked there)
       tls: { ...managerOptions.tls, options: tlsOptions },
     })
+    // fastify-plugin shares the parent's context, prefix included: the CA asks at the root path
+    // (the local CA asks nothing)
+    if (http01 !== false && manager.usesAcme && fastify.prefix !== '') {
+      await manager.close()
+      throw new AcmeError(ErrorCodes.INVALID_OPTION, `fastify-acme is registered in a context with the prefix "${fastify.prefix}", so its HTTP-01 route would be ${fastify.prefix}${CHALLENGE_ROUTE}, where no CA looks: register it on the root instance (app.register(fastifyAcme, ...)), or turn HTTP-01 off with challenges: { http01: false }`)
+    }
     if (domains) manager.add(domains)
   } catch (err) {
     if (ownsStorage) await storage?.close?.().catch(() => {}) // a refused registration leaves no connection open

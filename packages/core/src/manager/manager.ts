@@ -232,7 +232,7 @@ export class CertificateManager {
     if (hit) return hit
     let name: string
     try { name = normalizeName(servername) } catch { return undefined }
-    const m = this.#byName.get(name) ?? this.#byName.get(`*.${name.slice(name.indexOf('.') + 1)}`)
+    const m = this.#covering(name)
     // one bound for the whole handshake, allow() included (its answer is then ordered in the background)
     const deadline = Date.now() + (this.#opts.onDemand?.handshakeTimeoutMs ?? HANDSHAKE_WAIT_MS)
     if (m) {
@@ -284,9 +284,9 @@ export class CertificateManager {
   loadTlsAlpnContext (servername: string, signal?: AbortSignal): Promise<SecureContext | undefined> {
     const local = this.tlsAlpn01.contextFor(servername)
     if (local) return Promise.resolve(local)
-    // storage is read only for a name this instance would order too (managed, or admitted by
-    // allow()): a handshake offering acme-tls/1 for any other name touches nothing
-    const load = this.#ordersFor(servername).then((ours) => ours ? this.tlsAlpn01.loadContext(servername) : undefined)
+    // storage is read only for a name served here (for an IP, its .arpa name's address):
+    // a handshake offering acme-tls/1 for any other name touches nothing
+    const load = this.serves(ipOfArpaName(servername) ?? servername).then((ours) => ours ? this.tlsAlpn01.loadContext(servername) : undefined)
     return untilAborted(load, signal, undefined)
   }
 
@@ -297,16 +297,13 @@ export class CertificateManager {
   async serves (name: string): Promise<boolean> {
     let n: string
     try { n = normalizeName(name) } catch { return false }
-    if (this.#byName.has(n) || this.#byName.has(`*.${n.slice(n.indexOf('.') + 1)}`)) return true
+    if (this.#covering(n)) return true
     return this.#onDemand !== undefined && onDemandCandidate(n) && await this.#onDemand.allowed(n) === true
   }
 
-  /** Whether the TLS-ALPN-01 SNI `servername` (a name, or an IP's .arpa name) is one this manager orders certificates for. */
-  async #ordersFor (servername: string): Promise<boolean> {
-    let name: string
-    try { name = normalizeName(ipOfArpaName(servername) ?? servername) } catch { return false }
-    if (this.#byName.has(name)) return true
-    return this.#onDemand !== undefined && onDemandCandidate(name) && await this.#onDemand.allowed(name) === true
+  /** The managed entry whose names cover a normalized `name`: the name itself, else its wildcard. */
+  #covering (name: string): Managed | undefined {
+    return this.#byName.get(name) ?? this.#byName.get(`*.${name.slice(name.indexOf('.') + 1)}`)
   }
 
   /** The local CA's root certificate (PEM), when an issuer is 'local'. */

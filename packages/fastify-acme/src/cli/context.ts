@@ -107,14 +107,15 @@ export function shownStorageUrl (ctx: CliContext): string {
  * which decrypt every value, could not read it), and with keys that cannot read what is stored
  * (a plaintext storage, or another keyring): the apps could not read the import either.
  */
-export async function refuseOtherKeyring (storage: Storage, keyring: boolean): Promise<void> {
+export async function refuseOtherKeyring (ctx: CliContext, storage: Storage): Promise<void> {
+  const keyring = ctx.storageKeys !== undefined
   for (const dir of (await storage.list(StorageKeys.certificatesPrefix)).slice(0, 3)) {
     let value: Uint8Array | null
     try {
       value = await storage.get(StorageKeys.certificateBundle(decodeKeySegment(dir.slice(StorageKeys.certificatesPrefix.length + 1))))
     } catch (err) {
       if (!keyring || !isAcmeError(err, ErrorCodes.STORAGE_CORRUPT)) throw err
-      throw new CliError(`ACME_STORAGE_KEYS cannot read the certificates already in this storage, so the apps could not read this one either: ${(err as Error).message}`, ExitCode.USAGE, ErrorCodes.INVALID_OPTION)
+      throw new CliError(`ACME_STORAGE_KEYS cannot read the certificates already in this storage (written with other keys, or without): ${(err as Error).message}`, ExitCode.USAGE, ErrorCodes.INVALID_OPTION)
     }
     if (value === null) continue
     if (!keyring && isEncryptedValue(value)) throw new CliError('the certificates in this storage are encrypted: set ACME_STORAGE_KEYS to the keys the apps use', ExitCode.USAGE, ErrorCodes.INVALID_OPTION)
@@ -129,7 +130,7 @@ export async function withStoredCertificate (
   const storage = await openStorage(ctx)
   try {
     // an encrypted storage read without its keys would look empty (exit 4, "not found")
-    await refuseOtherKeyring(storage, ctx.storageKeys !== undefined)
+    await refuseOtherKeyring(ctx, storage)
     const bundle = await findStoredBundle(storage, name)
     if (!bundle) throw new CliError(`no stored certificate has the name ${name}`, ExitCode.NOT_FOUND, 'ERR_NOT_FOUND')
     return await work(storage, bundle)

@@ -21,7 +21,7 @@ export async function importCommand (ctx: CliContext): Promise<number> {
 
   const storage = await openStorage(ctx, { create: true })
   try {
-    await refuseOtherKeyring(storage, ctx.storageKeys !== undefined)
+    await refuseOtherKeyring(ctx, storage)
     // under the issuance lock, so no instance renews this certificate while it is replaced
     const lock = await lockSaying(ctx, storage, name)
     try {
